@@ -1,0 +1,98 @@
+"""The only place that talks to nbgrader: its course directory, gradebook and feedback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config.loader import PyFileConfigLoader
+
+from autograder.checks.base import CheckResult
+
+
+class Course:
+    """An nbgrader course directory (the folder holding ``nbgrader_config.py``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        if not (self.root / "nbgrader_config.py").exists():
+            raise FileNotFoundError(f"{self.root} is not an nbgrader course: nbgrader_config.py is missing")
+        # nbgrader runs `alembic` to create the gradebook: make this environment's tools visible.
+        bindir = os.path.dirname(sys.executable)
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        config.CourseDirectory.root = str(self.root)
+        self.config = config
+        self.coursedir = CourseDirectory(config=config)
+        self.db_url: str = self.coursedir.db_url
+        self.course_id: str = self.coursedir.course_id
+
+    def api(self) -> Any:
+        return NbGraderAPI(coursedir=self.coursedir, config=self.config)
+
+    def release_dir(self, assignment: str) -> Path:
+        return self.root / str(self.coursedir.release_directory) / assignment
+
+    def submitted(self, assignment: str) -> dict[str, Path]:
+        """Student id -> submission folder, for every submission of ``assignment``."""
+        base = self.root / self.coursedir.submitted_directory
+        if not base.is_dir():
+            return {}
+        return {d.name: d / assignment for d in sorted(base.iterdir()) if (d / assignment).is_dir()}
+
+    def autograded_dir(self, student: str, assignment: str) -> Path:
+        return self.root / str(self.coursedir.autograded_directory) / student / assignment
+
+    def ensure_assignment(self, assignment: str) -> None:
+        """Make sure the gradebook knows ``assignment`` (runs `nbgrader generate_assignment` if not)."""
+        with Gradebook(self.db_url, self.course_id) as gb:
+            try:
+                if gb.find_assignment(assignment).notebooks:
+                    return
+            except MissingEntry:
+                pass
+        result = self.api().generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result['log']}{result['error']}")
+
+    def record(self, assignment: str, student: str, notebook: str, results: list[CheckResult],
+               timestamp: str | None) -> None:
+        """Write the automatic scores of one submitted notebook (idempotent)."""
+        with Gradebook(self.db_url, self.course_id) as gb:
+            gb.update_or_create_student(student)
+            if timestamp:
+                gb.update_or_create_submission(assignment, student, timestamp=timestamp)
+            else:
+                gb.update_or_create_submission(assignment, student)
+            for result in results:
+                grade = gb.find_grade(result.item, notebook, assignment, student)
+                grade.auto_score = result.points
+                grade.needs_manual_grade = False
+            gb.db.commit()
+
+    def scores(self, assignment: str) -> dict[str, tuple[float, float]]:
+        """Student id -> (score, max score) for ``assignment``, read back from the gradebook."""
+        with Gradebook(self.db_url, self.course_id) as gb:
+            return {s.student.id: (float(s.score), float(s.max_score)) for s in gb.assignment_submissions(assignment)}
+
+    def write_autograded(self, assignment: str, student: str, notebook: str, nb: nbformat.NotebookNode,
+                         timestamp: str | None) -> Path:
+        folder = self.autograded_dir(student, assignment)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{notebook}.ipynb"
+        nbformat.write(nb, path)
+        if timestamp:
+            (folder / "timestamp.txt").write_text(timestamp)
+        return path
+
+
+def read_timestamp(submission: Path) -> str | None:
+    path = submission / "timestamp.txt"
+    return path.read_text().strip() if path.exists() else None

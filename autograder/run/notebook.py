@@ -1,0 +1,183 @@
+"""Grade one submitted notebook: run its cells in a sandboxed kernel and, where each test
+cell stands, run that item's probe instead and turn the answer into a verdict.
+
+Test cells are never executed: their grade is decided by the trusted check registered for
+their ``grade_id``.  Items whose test cell the student deleted are probed at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder.checks.base import Check, CheckResult, Status
+from autograder.run import plain
+from autograder.run.kernel import Execution, KernelDied, SandboxedKernel
+from autograder.sandbox.jail import Jail
+from autograder.sandbox.limits import Limits
+
+
+@dataclass
+class NotebookRun:
+    """Everything grading one notebook produced."""
+
+    results: list[CheckResult]
+    notebook: nbformat.NotebookNode | None  # the executed submission, test cells still as submitted
+    seconds: float = 0.0
+    peak_memory: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # kernel start, cells, checks
+
+
+def grade_id(cell: nbformat.NotebookNode) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    value = meta.get("grade_id") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _verdict(check: Check, points: float, run: Execution, marker: str) -> CheckResult:
+    function = check.names[0] if check.names else check.item
+    try:
+        answer = plain.extract(run.stdout, marker)
+    except plain.Undecodable as exc:
+        if run.timed_out:
+            return CheckResult(check.item, Status.TIMEOUT, 0.0, points,
+                               f"{function}: did not finish within the time limit of the check")
+        return CheckResult(check.item, Status.ERROR, 0.0, points,
+                           f"{function}: the check could not read a result ({exc}); "
+                           "does your code replace print, sys.stdout or other built-ins?")
+    if isinstance(answer, dict) and "__missing__" in answer:
+        names = ", ".join(str(n) for n in answer["__missing__"]) if isinstance(answer["__missing__"], list) else "?"
+        return CheckResult(check.item, Status.MISSING, 0.0, points,
+                           f"{names} is not defined: run the cell that defines it, and keep its name")
+    if isinstance(answer, dict) and "__error__" in answer:
+        error = answer["__error__"]
+        text = ": ".join(str(e) for e in error) if isinstance(error, list) else str(error)
+        return CheckResult(check.item, Status.ERROR, 0.0, points, f"{function} raised {text}"[:600])
+    if not isinstance(answer, dict):
+        return CheckResult(check.item, Status.ERROR, 0.0, points,
+                           f"{function}: the check got {type(answer).__name__} back instead of its result")
+    verdict = check.verdict(answer)
+    fraction = min(max(float(verdict.fraction), 0.0), 1.0)
+    status = Status.PASSED if fraction >= 1.0 else Status.FAILED
+    return CheckResult(check.item, status, round(fraction * points, 6), points, verdict.message)
+
+
+def grade_notebook(
+    path: Path,
+    checks: Sequence[Check],
+    points: dict[str, float],
+    limits: Limits,
+    files: dict[str, bytes] | None = None,
+) -> NotebookRun:
+    """Run the notebook at ``path`` in a fresh sandbox and grade every check.
+
+    ``points`` maps each item to its maximum points (from the release notebook, never from the
+    submission).  ``files`` are extra files placed beside the notebook (course data).
+    """
+    start = time.monotonic()
+    by_item = {c.item: c for c in checks}
+    results: dict[str, CheckResult] = {}
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # any unreadable file is the student's problem, not the batch's
+        message = f"the notebook could not be read ({type(exc).__name__}); submit a valid .ipynb file"
+        return NotebookRun([CheckResult(c.item, Status.ERROR, 0.0, points[c.item], message) for c in checks],
+                           None, time.monotonic() - start)
+
+    def close_all(status: Status, message: str) -> None:
+        for check in checks:
+            if check.item not in results:
+                results[check.item] = CheckResult(check.item, status, 0.0, points[check.item], message)
+
+    timings = {"kernel_start": 0.0, "cells": 0.0, "checks": 0.0}
+    peak = 0
+    with Jail(limits) as jail:
+        for name, data in (files or {}).items():
+            jail.put(name, data)
+        deadline = start + limits.notebook_timeout_s
+        kernel: SandboxedKernel | None = None
+        try:
+            kernel = SandboxedKernel(jail)
+            timings["kernel_start"] = time.monotonic() - start
+            queue: list[tuple[nbformat.NotebookNode | None, Check | None]] = []
+            for cell in nb.cells:
+                item = grade_id(cell) if cell.get("cell_type") == "code" else None
+                if cell.get("cell_type") != "code":
+                    continue
+                if item in by_item:
+                    queue.append((cell, by_item[item]))
+                else:
+                    queue.append((cell, None))
+            seen = {check.item for _, check in queue if check is not None}
+            queue += [(None, c) for c in checks if c.item not in seen]
+            for cell, check in queue:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    kernel.kill()
+                    limit = limits.notebook_timeout_s
+                    close_all(Status.TIMEOUT, f"the notebook ran past its time limit of {limit:g} s")
+                    break
+                timeout = min(limits.cell_timeout_s, left)
+                t0 = time.monotonic()
+                if check is None:
+                    assert cell is not None
+                    run = kernel.execute(cell.source, timeout, limits.output_bytes)
+                    cell.outputs = [nbformat.from_dict(o) for o in run.outputs]
+                    timings["cells"] += time.monotonic() - t0
+                    continue
+                if check.item in results:
+                    continue  # a duplicated test cell counts once
+                probe = plain.wrap(check)
+                run = kernel.execute(probe.source, timeout, limits.output_bytes)
+                results[check.item] = _verdict(check, points[check.item], run, probe.marker)
+                timings["checks"] += time.monotonic() - t0
+        except KernelDied as died:
+            if died.out_of_memory:
+                close_all(Status.OUT_OF_MEMORY,
+                          f"the kernel ran out of memory (limit {limits.memory_bytes // 1024**2} MiB) and was stopped")
+            else:
+                close_all(Status.KERNEL_DIED,
+                          f"the kernel died (exit status {died.returncode}); checks after that point did not run")
+        except RuntimeError as exc:  # the kernel never answered
+            close_all(Status.KERNEL_DIED, f"the kernel did not start ({exc})")
+        finally:
+            if jail.cgroup is not None:
+                peak = jail.cgroup.peak_memory()
+            if kernel is not None:
+                kernel.shutdown()
+    ordered = [results[c.item] for c in checks]
+    return NotebookRun(ordered, nb, time.monotonic() - start, peak, timings)
+
+
+def autograded_copy(nb: nbformat.NotebookNode, release: nbformat.NotebookNode,
+                    results: Sequence[CheckResult]) -> nbformat.NotebookNode:
+    """The notebook nbgrader's formgrader and feedback read: test cells carry the release's
+    (visible-only) source and the verdict as their output; hidden code never appears."""
+    out = copy.deepcopy(nb)
+    visible = {grade_id(c): c for c in release.cells if grade_id(c)}
+    by_item = {r.item: r for r in results}
+    for cell in out.cells:
+        item = grade_id(cell)
+        if item in by_item and item in visible:
+            trusted = visible[item]
+            cell.source = trusted.source
+            cell.metadata["nbgrader"] = copy.deepcopy(trusted.metadata["nbgrader"])
+            result = by_item[item]
+            cell.outputs = [_result_output(result)]
+        elif item in visible and visible[item].metadata.get("nbgrader", {}).get("locked"):
+            cell.source = visible[item].source  # locked cells are restored, as nbgrader does
+    return out
+
+
+def _result_output(result: CheckResult) -> Any:
+    text = f"[{result.status.value}] {result.points:g} / {result.max_points:g} points\n{result.message}\n"
+    if result.status is Status.PASSED:
+        return nbformat.v4.new_output("stream", name="stdout", text=text)
+    return nbformat.v4.new_output("error", ename=result.status.value, evalue=result.message,
+                                  traceback=[text])

@@ -1,0 +1,137 @@
+"""End to end on 03.0: a class graded in sandboxed kernels into nbgrader's gradebook."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import batch, config, feedback
+from autograder.checks.base import Status
+from autograder.course import checks_for
+from autograder.gradebook import Course
+from tests.conftest import ASSIGNMENT, NOTEBOOK, REPO, build_course
+from tests.corpus.gradient_descent_variants import VARIANTS, with_cell
+
+pytestmark = pytest.mark.slow
+
+SOLUTION = REPO / "source" / ASSIGNMENT / NOTEBOOK
+RELEASE = REPO / "release" / ASSIGNMENT / NOTEBOOK
+ITEM_OF = {gid: f"test_{gid}" for gid in VARIANTS}
+
+
+def _student(gid: str, variant: str) -> str:
+    return f"{gid}--{variant}"
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory: pytest.TempPathFactory) -> tuple[Course, dict[str, batch.SubmissionRun]]:
+    """One batch: the solution, the blank release, and every variant of every function."""
+    students = {"solution": nbformat.read(SOLUTION, as_version=4), "blank": nbformat.read(RELEASE, as_version=4)}
+    for gid, variants in VARIANTS.items():
+        for name, source in variants.items():
+            students[_student(gid, name)] = with_cell(SOLUTION, gid, source)
+    course = build_course(tmp_path_factory.mktemp("course"), students)
+    cfg = config.load(course.root, workers=2)
+    runs = batch.grade(course, ASSIGNMENT, cfg, progress=False)
+    return course, {r.job.student: r for r in runs}
+
+
+def _results(run: batch.SubmissionRun) -> dict[str, tuple[Status, float, float, str]]:
+    return {r.item: (r.status, r.points, r.max_points, r.message) for r in run.results[ASSIGNMENT]}
+
+
+class TestSolutionAndBlank:
+    def test_solution_earns_every_point(self, graded_class: tuple[Course, dict[str, batch.SubmissionRun]]) -> None:
+        """The instructor's solution passes every hidden check."""
+        course, runs = graded_class
+        results = _results(runs["solution"])
+        assert all(status is Status.PASSED for status, *_ in results.values()), results
+        assert course.scores(ASSIGNMENT)["solution"] == (21.0, 21.0)
+
+    def test_blank_release_earns_zero(self, graded_class: tuple[Course, dict[str, batch.SubmissionRun]]) -> None:
+        """The untouched student notebook earns nothing and the batch goes on."""
+        course, runs = graded_class
+        assert course.scores(ASSIGNMENT)["blank"] == (0.0, 21.0)
+        statuses = {status for status, *_ in _results(runs["blank"]).values()}
+        assert statuses <= {Status.ERROR, Status.MISSING}
+        assert "NotImplementedError" in _results(runs["blank"])["test_mse"][3]
+
+
+@pytest.mark.parametrize("gid,variant", [(g, v) for g, vs in VARIANTS.items() for v in vs])
+def test_variant(gid: str, variant: str, graded_class: tuple[Course, dict[str, batch.SubmissionRun]]) -> None:
+    """A buggy variant loses exactly its own item, named in the message; an alternative keeps it."""
+    _course, runs = graded_class
+    results = _results(runs[_student(gid, variant)])
+    item = ITEM_OF[gid]
+    others = {k: v for k, v in results.items() if k != item}
+    assert all(status is Status.PASSED for status, *_ in others.values()), others
+    status, points, max_points, message = results[item]
+    if variant.startswith("alt_"):
+        assert status is Status.PASSED, message
+        assert points == max_points
+    else:
+        assert status is not Status.PASSED and points < max_points, message
+        assert (gid if gid != "learning_rates" else "LR_") in message
+
+
+def test_gradebook_matches_results(graded_class: tuple[Course, dict[str, batch.SubmissionRun]]) -> None:
+    """Every submission's gradebook score is the sum of its verdicts' points."""
+    course, runs = graded_class
+    scores = course.scores(ASSIGNMENT)
+    assert set(scores) == set(runs)
+    for student, run in runs.items():
+        assert scores[student][0] == pytest.approx(run.score)
+
+
+def test_regrading_is_idempotent(graded_class: tuple[Course, dict[str, batch.SubmissionRun]]) -> None:
+    """Grading the same students again changes nothing in the gradebook."""
+    course, _ = graded_class
+    before = course.scores(ASSIGNMENT)
+    cfg = config.load(course.root, workers=2)
+    batch.grade(course, ASSIGNMENT, cfg, ["solution", "blank", "mse--bug_sum_not_mean"], progress=False)
+    assert course.scores(ASSIGNMENT) == before
+
+
+def test_feedback_shows_no_hidden_code(graded_class: tuple[Course, dict[str, batch.SubmissionRun]]) -> None:
+    """Feedback for failing hidden checks shows the verdict, never the hidden tests or probes."""
+    course, _runs = graded_class
+    student = "adam_step--bug_no_bias_correction"
+    paths = feedback.render(course, ASSIGNMENT, [student, "blank"])
+    assert len(paths) == 2
+    html = paths[0].read_text()
+    assert "adam_step" in html and "wrong" in html
+    secrets = feedback.hidden_lines(SOLUTION)
+    assert secrets
+    for marker in [*feedback.HIDDEN_MARKERS, *secrets]:
+        assert marker not in html
+    probe = next(c for c in checks_for(ASSIGNMENT) if c.item == "test_adam_step").probe
+    assert all(line.strip() not in html for line in probe.splitlines() if len(line.strip()) > 25)
+
+
+def test_missing_and_corrupt_notebooks(tmp_path: Path) -> None:
+    """A missing or unreadable notebook is reported as such and does not stop the batch."""
+    course = build_course(tmp_path, {"ok": nbformat.read(SOLUTION, as_version=4)})
+    (course.root / "submitted" / "nofile" / ASSIGNMENT).mkdir(parents=True)
+    corrupt = course.root / "submitted" / "corrupt" / ASSIGNMENT
+    corrupt.mkdir(parents=True)
+    (corrupt / NOTEBOOK).write_text("{ not json")
+    runs = {r.job.student: r for r in batch.grade(course, ASSIGNMENT, config.load(course.root), progress=False)}
+    assert {r.status for r in runs["nofile"].results[ASSIGNMENT]} == {Status.MISSING}
+    assert {r.status for r in runs["corrupt"].results[ASSIGNMENT]} == {Status.ERROR}
+    assert runs["ok"].score == 21.0
+
+
+def test_release_is_in_sync_with_source(tmp_path: Path) -> None:
+    """release/ is what `nbgrader generate_assignment` makes from source/ (regenerate it if this fails)."""
+    course = build_course(tmp_path, {})
+    shutil.rmtree(course.root / "release")
+    result = course.api().generate_assignment(ASSIGNMENT, force=True, create=True)
+    assert result["success"], result["log"]
+    fresh = nbformat.read(course.root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    committed = nbformat.read(RELEASE, as_version=4)
+    assert [(c.cell_type, c.source, c.metadata) for c in fresh.cells] == \
+        [(c.cell_type, c.source, c.metadata) for c in committed.cells], \
+        f"release/ is stale: run `nbgrader generate_assignment {ASSIGNMENT} --force` and commit it"
