@@ -19,6 +19,7 @@ import nbformat
 from autograder.checks.base import Check, CheckResult, Status
 from autograder.run import plain
 from autograder.run.kernel import Execution, KernelDied, SandboxedKernel
+from autograder.sandbox import warmup
 from autograder.sandbox.jail import Jail
 from autograder.sandbox.limits import Limits
 
@@ -52,12 +53,19 @@ def _verdict(check: Check, points: float, run: Execution, marker: str) -> CheckR
                            f"{function}: the check could not read a result ({exc}); "
                            "does your code replace print, sys.stdout or other built-ins?")
     if isinstance(answer, dict) and "__missing__" in answer:
-        names = ", ".join(str(n) for n in answer["__missing__"]) if isinstance(answer["__missing__"], list) else "?"
+        missing = answer["__missing__"] if isinstance(answer["__missing__"], list) else ["?"]
+        names = ", ".join(str(n) for n in missing)
+        verb = "is" if len(missing) == 1 else "are"
         return CheckResult(check.item, Status.MISSING, 0.0, points,
-                           f"{names} is not defined: run the cell that defines it, and keep its name")
+                           f"{names} {verb} not defined: define {'it' if len(missing) == 1 else 'them'} "
+                           "in the solution cell, keep the name, and check that the cell runs without error")
     if isinstance(answer, dict) and "__error__" in answer:
         error = answer["__error__"]
         text = ": ".join(str(e) for e in error) if isinstance(error, list) else str(error)
+        if isinstance(error, list) and error and error[0] == "NotImplementedError":
+            return CheckResult(check.item, Status.ERROR, 0.0, points,
+                               f"{function} raised NotImplementedError: it is still the stub; "
+                               "replace `raise NotImplementedError()` with your solution")
         return CheckResult(check.item, Status.ERROR, 0.0, points, f"{function} raised {text}"[:600])
     if not isinstance(answer, dict):
         return CheckResult(check.item, Status.ERROR, 0.0, points,
@@ -97,8 +105,9 @@ def grade_notebook(
 
     timings = {"kernel_start": 0.0, "cells": 0.0, "checks": 0.0}
     peak = 0
+    seeded = {**warmup.home_files(limits), **(files or {})}
     with Jail(limits) as jail:
-        for name, data in (files or {}).items():
+        for name, data in seeded.items():
             jail.put(name, data)
         deadline = start + limits.notebook_timeout_s
         kernel: SandboxedKernel | None = None

@@ -24,6 +24,7 @@ from autograder.sandbox.user import SandboxUser, ensure_user
 
 RUNTIME = "/opt/runtime"
 HOME = "/home/student"
+MPLCONFIGDIR = HOME + "/.config/matplotlib"
 
 
 def _bwrap() -> str:
@@ -95,8 +96,11 @@ class Jail:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def put(self, name: str, data: bytes) -> Path:
-        """Write a file into the home directory, owned by the sandbox user."""
+        """Write a file (``name`` may contain folders) into the home directory, owned by the sandbox user."""
         path = self.home / name
+        for parent in reversed(path.relative_to(self.home).parents[:-1]):
+            (self.home / parent).mkdir(exist_ok=True)
+            os.chown(self.home / parent, self.user.uid, self.user.gid)
         path.write_bytes(data)
         os.chown(path, self.user.uid, self.user.gid)
         return path
@@ -120,7 +124,7 @@ class Jail:
             "--chdir", HOME,
             "--setenv", "HOME", HOME, "--setenv", "PATH", f"{RUNTIME}/bin:/usr/bin:/bin",
             "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "Agg",
-            "--setenv", "MPLCONFIGDIR", "/tmp", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+            "--setenv", "MPLCONFIGDIR", MPLCONFIGDIR, "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
             "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
             "--setenv", "TF_CPP_MIN_LOG_LEVEL", "2",
             "--",
