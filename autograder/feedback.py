@@ -19,7 +19,10 @@ HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "__ag_probe__", "__ag_encode__", "@@auto
 
 
 class HiddenMaterialLeak(RuntimeError):
-    """Feedback would have shown hidden test code; nothing was released."""
+    """Feedback for some students would have shown hidden material; their files were removed.
+
+    ``args`` are (message, files written for the other students).
+    """
 
 
 def hidden_lines(source_nb: Path) -> set[str]:
@@ -41,6 +44,7 @@ def render(course: Course, assignment: str, students: list[str] | None = None) -
     for released in course.release_dir(assignment).glob("*.ipynb"):  # a line also shown to students is no secret
         secrets -= {ln.strip() for c in nbformat.read(released, as_version=4).cells for ln in c.source.splitlines()}
     written: list[Path] = []
+    refused: list[str] = []
     for student in targets:
         result = api.generate_feedback(assignment, student_id=student, force=True)
         if not result["success"]:
@@ -48,9 +52,18 @@ def render(course: Course, assignment: str, students: list[str] | None = None) -
         folder = course.root / course.coursedir.feedback_directory / student / assignment
         for html in sorted(folder.glob("*.html")):
             text = html.read_text(errors="replace")
-            leaked = [m for m in HIDDEN_MARKERS if m in text] + [ln for ln in secrets if ln in text]
+            own = _submitted_text(course, student, assignment)  # a student may type a marker themselves
+            leaked = [m for m in HIDDEN_MARKERS if m in text and m not in own] + [ln for ln in secrets if ln in text]
             if leaked:
                 html.unlink()
-                raise HiddenMaterialLeak(f"{html} would show hidden material ({leaked[0][:60]!r}); removed it")
+                refused.append(f"{html} would show hidden material ({leaked[0][:60]!r}); removed it")
+                continue
             written.append(html)
+    if refused:  # every other student still got feedback
+        raise HiddenMaterialLeak("\n".join(refused), written)
     return written
+
+
+def _submitted_text(course: Course, student: str, assignment: str) -> str:
+    folder = course.root / str(course.coursedir.submitted_directory) / student / assignment
+    return "".join(p.read_text(errors="replace") for p in folder.glob("*.ipynb"))

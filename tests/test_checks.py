@@ -260,6 +260,12 @@ class TestLearningRates:
         assert "LR_GOOD = 0.01" in v.message and "norm after 100 steps is" in v.message
         assert "LR_TOO_SMALL" not in v.message
 
+    def test_diverging_rate_is_not_too_small(self) -> None:
+        """Three identical diverging rates earn only LR_TOO_LARGE's third: 'too small' must still descend."""
+        v = verdict("test_learning_rates", LR_TOO_SMALL=1.0, LR_GOOD=1.0, LR_TOO_LARGE=1.0)
+        assert v.fraction == pytest.approx(1 / 3)
+        assert "LR_TOO_SMALL = 1" in v.message
+
     def test_all_wrong(self) -> None:
         """A negative, a string and a stable rate earn nothing and are all named."""
         v = verdict("test_learning_rates", LR_TOO_SMALL=-0.01, LR_GOOD="fast", LR_TOO_LARGE=1e-4)

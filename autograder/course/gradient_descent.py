@@ -294,10 +294,12 @@ def _judge_lr(name: str, got: object) -> str | None:
             f"LR_TOO_LARGE = {fmt(value)} should make descent diverge "
             f"(norm above {fmt(LR_TOO_LARGE_ABOVE)}){but}"
         )
-    if name == "LR_TOO_SMALL" and not (value > 0 and norm > LR_TOO_SMALL_ABOVE):
+    # "Too small" crawls: it still descends (the norm stays finite and below the start's,
+    # sqrt(2)) but has not got far; a rate that diverges is too large, not too small.
+    if name == "LR_TOO_SMALL" and not (value > 0 and LR_TOO_SMALL_ABOVE < norm < np.sqrt(2.0)):
         return (
-            f"LR_TOO_SMALL = {fmt(value)} should be positive and leave the norm "
-            f"above {fmt(LR_TOO_SMALL_ABOVE)}{but}"
+            f"LR_TOO_SMALL = {fmt(value)} should be positive, still descend, and leave the norm "
+            f"between {fmt(LR_TOO_SMALL_ABOVE)} and the starting norm {fmt(np.sqrt(2.0))}{but}"
         )
     return None
 

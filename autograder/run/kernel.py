@@ -19,6 +19,7 @@ from jupyter_client.blocking import BlockingKernelClient
 
 from autograder.sandbox.jail import HOME, RUNTIME, Jail
 
+STDOUT_LIMIT = 80 * 1024**2  # the probe's answer is at most 64 MiB; older output is dropped
 PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 
 
@@ -74,7 +75,11 @@ class SandboxedKernel:
             raise KernelDied(cgroup is not None and cgroup.oom_killed(), code)
 
     def execute(self, code: str, timeout_s: float, output_limit: int) -> Execution:
-        """Run ``code``; on timeout interrupt it, and kill the kernel if it does not stop."""
+        """Run ``code``; on timeout interrupt it, and kill the kernel if it does not stop in 3 s.
+
+        Messages are untrusted: malformed ones are ignored, and a kernel that keeps talking
+        is stopped on time all the same.
+        """
         result = Execution()
         start = time.monotonic()
         msg_id = self.client.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
@@ -82,36 +87,42 @@ class SandboxedKernel:
         kept = 0
         interrupted_at: float | None = None
         while True:
+            now = time.monotonic()
+            if interrupted_at is None and now > deadline:
+                result.timed_out = True
+                interrupted_at = now
+                self._interrupt()
+            elif interrupted_at is not None and now > interrupted_at + 3:
+                self.kill()
+                self._check_alive()
             try:
                 msg = self.client.get_iopub_msg(timeout=0.2)
             except Empty:
                 self._check_alive()
-                now = time.monotonic()
-                if interrupted_at is None and now > deadline:
-                    result.timed_out = True
-                    interrupted_at = now
-                    self._interrupt()
-                elif interrupted_at is not None and now > interrupted_at + 3:
-                    self.kill()
-                    self._check_alive()
                 continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "status" and content["execution_state"] == "idle":
-                break
-            if kind == "stream" and content.get("name") == "stdout":
-                result.stdout += content["text"]
-            if kind == "error":
-                result.error = (str(content.get("ename")), str(content.get("evalue")))
-            if kind in ("stream", "error", "execute_result", "display_data") and kept < output_limit:
-                output = _to_output(kind, content)
-                kept += len(json.dumps(output))
-                result.outputs.append(output)
-            if interrupted_at is None and time.monotonic() > deadline:
-                result.timed_out = True
-                interrupted_at = time.monotonic()
-                self._interrupt()
+            except (KeyError, TypeError, ValueError):
+                continue  # a message the kernel's patched serializer broke: ignore it
+            try:
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "status" and content.get("execution_state") == "idle":
+                    break
+                if kind == "stream" and content.get("name") == "stdout":
+                    result.stdout = (result.stdout + str(content.get("text", "")))[-STDOUT_LIMIT:]
+                if kind == "error":
+                    result.error = (str(content.get("ename")), str(content.get("evalue")))
+                if kind in ("stream", "error", "execute_result", "display_data") and kept < output_limit:
+                    output = _to_output(kind, content)
+                    size = len(json.dumps(output))
+                    if kept + size > output_limit:
+                        output = {"output_type": "stream", "name": "stdout",
+                                  "text": f"[output truncated: more than {output_limit} bytes]\n"}
+                        size = output_limit
+                    kept += size
+                    result.outputs.append(output)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                continue  # a malformed message from the kernel: ignore it
         result.seconds = time.monotonic() - start
         return result
 
@@ -133,11 +144,12 @@ class SandboxedKernel:
 
 def _to_output(kind: str, content: dict[str, Any]) -> dict[str, Any]:
     if kind == "stream":
-        return {"output_type": "stream", "name": content["name"], "text": content["text"]}
+        return {"output_type": "stream", "name": str(content["name"]), "text": str(content["text"])}
     if kind == "error":
-        return {"output_type": "error", "ename": content["ename"], "evalue": content["evalue"],
-                "traceback": list(content["traceback"])}
-    output = {"output_type": kind, "data": content["data"], "metadata": content.get("metadata", {})}
+        return {"output_type": "error", "ename": str(content["ename"]), "evalue": str(content["evalue"]),
+                "traceback": [str(t) for t in content["traceback"]]}
+    output: dict[str, Any] = {"output_type": kind, "data": dict(content["data"]),
+                              "metadata": dict(content.get("metadata", {}))}
     if kind == "execute_result":
         output["execution_count"] = content.get("execution_count")
     return output

@@ -8,6 +8,7 @@ their ``grade_id``.  Items whose test cell the student deleted are probed at the
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from autograder.run.kernel import Execution, KernelDied, SandboxedKernel
 from autograder.sandbox import warmup
 from autograder.sandbox.jail import Jail
 from autograder.sandbox.limits import Limits
+
+WITHHELD = "[output withheld: this cell ran after a hidden check, and its output could show hidden inputs]\n"
 
 
 @dataclass
@@ -41,8 +44,19 @@ def grade_id(cell: nbformat.NotebookNode) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_NUMBER = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(?=[eE]))([eE][-+]?\d+)?|[A-Za-z0-9+/=]{16,}")
+
+
+def scrub(text: str, limit: int = 300) -> str:
+    """A student's exception text without numbers or long tokens: it may carry hidden inputs."""
+    return _NUMBER.sub("…", text)[:limit]
+
+
 def _verdict(check: Check, points: float, run: Execution, marker: str) -> CheckResult:
     function = check.names[0] if check.names else check.item
+    if run.timed_out:
+        return CheckResult(check.item, Status.TIMEOUT, 0.0, points,
+                           f"{function}: did not finish within the time limit of the check")
     try:
         answer = plain.extract(run.stdout, marker)
     except plain.Undecodable as exc:
@@ -66,7 +80,7 @@ def _verdict(check: Check, points: float, run: Execution, marker: str) -> CheckR
             return CheckResult(check.item, Status.ERROR, 0.0, points,
                                f"{function} raised NotImplementedError: it is still the stub; "
                                "replace `raise NotImplementedError()` with your solution")
-        return CheckResult(check.item, Status.ERROR, 0.0, points, f"{function} raised {text}"[:600])
+        return CheckResult(check.item, Status.ERROR, 0.0, points, f"{function} raised {scrub(text)}")
     if not isinstance(answer, dict):
         return CheckResult(check.item, Status.ERROR, 0.0, points,
                            f"{function}: the check got {type(answer).__name__} back instead of its result")
@@ -137,7 +151,11 @@ def grade_notebook(
                 if check is None:
                     assert cell is not None
                     run = kernel.execute(cell.source, timeout, limits.output_bytes)
-                    cell.outputs = [nbformat.from_dict(o) for o in run.outputs]
+                    if results:  # after a probe, output could repeat hidden inputs a function kept
+                        cell.outputs = [nbformat.v4.new_output(
+                            "stream", name="stdout", text=WITHHELD if run.outputs else "")] if run.outputs else []
+                    else:
+                        cell.outputs = [nbformat.from_dict(o) for o in run.outputs]
                     timings["cells"] += time.monotonic() - t0
                     continue
                 if check.item in results:

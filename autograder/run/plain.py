@@ -11,6 +11,7 @@ ever called or compared as a live object.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import secrets
 from dataclasses import dataclass
@@ -92,8 +93,11 @@ def extract(stdout: str, marker: str) -> Any:
     try:
         raw = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise Undecodable(f"the answer is not JSON ({exc})") from exc
-    return decode(raw)
+        raise Undecodable("the answer is not JSON") from exc
+    try:
+        return decode(raw)
+    except RecursionError as exc:
+        raise Undecodable("the answer is nested too deeply") from exc
 
 
 def decode(value: Any, depth: int = 0) -> Any:
@@ -119,14 +123,19 @@ def _array(spec: Any) -> np.ndarray[Any, Any]:
         raise Undecodable("malformed array")
     try:
         dtype = np.dtype(dtype_str)
-    except TypeError as exc:
-        raise Undecodable(f"unknown dtype {dtype_str!r}") from exc
+    except (TypeError, ValueError, SyntaxError) as exc:
+        raise Undecodable(f"unknown dtype {dtype_str[:40]!r}") from exc
     if dtype.kind not in ALLOWED_KINDS or dtype.hasobject or dtype.fields is not None:
         raise Undecodable(f"dtype {dtype_str!r} is not numeric")
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise Undecodable("malformed array shape")
-    raw = base64.b64decode(data, validate=True)
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if count * dtype.itemsize != len(raw):
-        raise Undecodable("array bytes do not match its shape")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    try:
+        raw = base64.b64decode(data, validate=True)
+        count = 1
+        for n in shape:
+            count *= n
+        if count * dtype.itemsize != len(raw):
+            raise Undecodable("array bytes do not match its shape")
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    except (binascii.Error, ValueError, OverflowError) as exc:
+        raise Undecodable(f"malformed array ({type(exc).__name__})") from exc

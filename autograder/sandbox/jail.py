@@ -118,7 +118,7 @@ class Jail:
             "--ro-bind", "/etc", "/etc",
             *runtime_binds(),
             "--proc", "/proc", "--dev", "/dev",
-            "--size", tmp, "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", tmp, "--tmpfs", "/tmp",
             "--perms", "0755", "--dir", "/home",
             "--bind", str(self.home), HOME,
             "--chdir", HOME,
