@@ -27,15 +27,26 @@ def _replace(nb: nbformat.NotebookNode, grade_id: str, source: str) -> None:
     raise KeyError(grade_id)
 
 
+def write_course(root: Path, students: dict[str, nbformat.NotebookNode]) -> Path:
+    """Copy this course's settings, source/ and release/ of 03.0 into ``root`` (an empty folder)
+    and add ``students`` (id -> notebook) as submissions under ``submitted/``."""
+    for name in ("nbgrader_config.py", "course.toml"):
+        shutil.copy(REPO / name, root / name)
+    for top in ("source", "release"):
+        shutil.copytree(REPO / top / ASSIGNMENT, root / top / ASSIGNMENT)
+    for student, nb in students.items():
+        folder = root / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
+        (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
+    return root
+
+
 def build(root: Path) -> Path:
     """Create (or refresh) the sample course at ``root`` and return it."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    for name in ("nbgrader_config.py", "course.toml"):
-        shutil.copy(REPO / name, root / name)
-    for top in ("source", "release"):
-        shutil.copytree(REPO / top / ASSIGNMENT, root / top / ASSIGNMENT)
     notebook = f"{ASSIGNMENT}.ipynb"
     solution = nbformat.read(REPO / "source" / ASSIGNMENT / notebook, as_version=4)
     blank = nbformat.read(REPO / "release" / ASSIGNMENT / notebook, as_version=4)
@@ -44,9 +55,4 @@ def build(root: Path) -> Path:
     _replace(buggy, "adam_step", _BUGGY_ADAM)
     cheat = nbformat.read(REPO / "release" / ASSIGNMENT / notebook, as_version=4)
     cheat.cells.insert(0, nbformat.v4.new_code_cell(_CHEAT))
-    for student, nb in {"ada": solution, "bo": buggy, "cy": blank, "dee": cheat}.items():
-        folder = root / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / notebook)
-        (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
-    return root
+    return write_course(root, {"ada": solution, "bo": buggy, "cy": blank, "dee": cheat})

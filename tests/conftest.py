@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from autograder.demo import write_course
 from autograder.gradebook import Course
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,16 +24,7 @@ MakeCourse = Callable[[dict[str, nbformat.NotebookNode]], Course]
 
 
 def build_course(root: Path, students: dict[str, nbformat.NotebookNode]) -> Course:
-    for name in ("nbgrader_config.py", "course.toml"):
-        shutil.copy(REPO / name, root / name)
-    for top in ("source", "release"):
-        shutil.copytree(REPO / top / ASSIGNMENT, root / top / ASSIGNMENT)
-    for student, nb in students.items():
-        folder = root / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / NOTEBOOK)
-        (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
-    return Course(root)
+    return Course(write_course(root, students))
 
 
 @pytest.fixture

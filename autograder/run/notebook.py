@@ -128,15 +128,9 @@ def grade_notebook(
         try:
             kernel = SandboxedKernel(jail)
             timings["kernel_start"] = time.monotonic() - start
-            queue: list[tuple[nbformat.NotebookNode | None, Check | None]] = []
-            for cell in nb.cells:
-                item = grade_id(cell) if cell.get("cell_type") == "code" else None
-                if cell.get("cell_type") != "code":
-                    continue
-                if item in by_item:
-                    queue.append((cell, by_item[item]))
-                else:
-                    queue.append((cell, None))
+            queue: list[tuple[nbformat.NotebookNode | None, Check | None]] = [
+                (cell, by_item.get(grade_id(cell) or "")) for cell in nb.cells if cell.get("cell_type") == "code"
+            ]
             seen = {check.item for _, check in queue if check is not None}
             queue += [(None, c) for c in checks if c.item not in seen]
             for cell, check in queue:
@@ -152,8 +146,8 @@ def grade_notebook(
                     assert cell is not None
                     run = kernel.execute(cell.source, timeout, limits.output_bytes)
                     if results:  # after a probe, output could repeat hidden inputs a function kept
-                        cell.outputs = [nbformat.v4.new_output(
-                            "stream", name="stdout", text=WITHHELD if run.outputs else "")] if run.outputs else []
+                        withheld = nbformat.v4.new_output("stream", name="stdout", text=WITHHELD)
+                        cell.outputs = [withheld] if run.outputs else []
                     else:
                         cell.outputs = [nbformat.from_dict(o) for o in run.outputs]
                     timings["cells"] += time.monotonic() - t0
