@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import nbformat
 from tqdm import tqdm
@@ -36,6 +36,8 @@ class Job:
     points: tuple[tuple[str, float], ...]  # item -> max points, from the release notebook
     limits: Limits
     files: tuple[tuple[str, bytes], ...] = ()
+    settings: tuple[tuple[str, Any], ...] = ()  # the assignment's own settings (course.toml)
+    gpu: bool = False  # wants a GPU worker; runs on CPU, with its CPU budget, without one
 
 
 @dataclass
@@ -56,7 +58,7 @@ class SubmissionRun:
 def run_job(job: Job) -> SubmissionRun:
     """Grade one submission (runs wherever the executor puts it)."""
     out = SubmissionRun(job)
-    checks = checks_for(job.assignment)
+    checks = checks_for(job.assignment, dict(job.settings))
     for name in job.notebooks:
         path = job.folder / f"{name}.ipynb"
         if not path.exists():
@@ -105,9 +107,10 @@ def plan(course: Course, assignment: str, config: GradingConfig, students: list[
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             item = grade_id(cell)
-            if meta.get("grade") and item:
+            if meta.get("grade") and not meta.get("solution") and item:  # grade + solution: graded by hand
                 points[item] = float(meta.get("points", 0))
-    items = {c.item for c in checks_for(assignment)}
+    settings = config.settings(assignment)
+    items = {c.item for c in checks_for(assignment, settings)}
     if items != set(points):
         raise ValueError(f"{assignment}: test cells {sorted(set(points) - items)} have no hidden check and "
                          f"checks {sorted(items - set(points))} have no test cell")
@@ -120,9 +123,10 @@ def plan(course: Course, assignment: str, config: GradingConfig, students: list[
             raise FileNotFoundError(f"no submission of {assignment} for {', '.join(unknown)} under "
                                     f"{course.root / course.coursedir.submitted_directory}")
         submitted = {s: submitted[s] for s in students}
-    limits = config.limits()
-    return [Job(assignment, s, folder, notebooks, tuple(points.items()), limits, files)
-            for s, folder in submitted.items()]
+    limits = config.for_assignment(assignment).limits()
+    gpu = bool(settings.get("gpu", False))
+    return [Job(assignment, s, folder, notebooks, tuple(points.items()), limits, files,
+                tuple(sorted(settings.items())), gpu) for s, folder in submitted.items()]
 
 
 def grade(course: Course, assignment: str, config: GradingConfig, students: list[str] | None = None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,18 @@ class GradingConfig:
     disk_mb: int = 256
     cell_timeout_s: float = 30.0
     notebook_timeout_s: float = 300.0
+    # [assignments."ID"] tables: limit overrides (any key above) and the assignment's own
+    # settings (gpu, thresholds), which its checks read.
+    assignments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def for_assignment(self, assignment: str) -> GradingConfig:
+        """This configuration with ``[assignments."ASSIGNMENT"]``'s limit overrides applied."""
+        table = self.assignments.get(assignment, {})
+        return replace(self, **{k: v for k, v in table.items() if k in _LIMIT_KEYS})
+
+    def settings(self, assignment: str) -> dict[str, Any]:
+        """The assignment's own settings: its table without the limit overrides."""
+        return {k: v for k, v in self.assignments.get(assignment, {}).items() if k not in _LIMIT_KEYS}
 
     @property
     def worker_count(self) -> int:
@@ -39,30 +52,41 @@ class GradingConfig:
         )
 
 
+_LIMIT_KEYS = ("memory_mb", "pids", "disk_mb", "cell_timeout_s", "notebook_timeout_s")
 _MINIMUM = {"workers": 0, "memory_mb": 64, "pids": 8, "disk_mb": 1, "cell_timeout_s": 0.1, "notebook_timeout_s": 0.1}
 
 
 def load(root: Path, **overrides: Any) -> GradingConfig:
-    """Read ``[grading]`` from ``root/course.toml`` (defaults when absent), then apply overrides."""
+    """Read ``[grading]`` and ``[assignments.*]`` from ``root/course.toml`` (defaults when
+    absent), then apply overrides."""
     path = root / "course.toml"
     data: dict[str, Any] = {}
+    assignments: dict[str, dict[str, Any]] = {}
     if path.exists():
         try:
-            data = dict(tomllib.loads(path.read_text()).get("grading", {}))
+            document = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        data = dict(document.get("grading", {}))
+        assignments = {str(k): dict(v) for k, v in document.get("assignments", {}).items()}
     data.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name: f for f in fields(GradingConfig)}
+    _validate(data, path, "grading")
+    for name, table in assignments.items():
+        _validate({k: v for k, v in table.items() if k in _LIMIT_KEYS}, path, f"assignments.{name!r}")
+    return GradingConfig(**data, assignments=assignments)
+
+
+def _validate(data: dict[str, Any], path: Path, section: str) -> None:
+    known = {f.name: f for f in fields(GradingConfig) if f.name != "assignments"}
     for key, value in data.items():
         if key not in known:
-            raise ConfigError(f"grading.{key} is not a setting (known: {', '.join(known)}); fix {path}")
+            raise ConfigError(f"{section}.{key} is not a setting (known: {', '.join(known)}); fix {path}")
         expected = int if known[key].type == "int" else float if known[key].type == "float" else str
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             data[key] = value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool):
-            raise ConfigError(f"grading.{key} = {value!r} must be {expected.__name__} (set it in {path})")
+            raise ConfigError(f"{section}.{key} = {value!r} must be {expected.__name__} (set it in {path})")
         minimum = _MINIMUM.get(key)
         if minimum is not None and isinstance(value, int | float) and value < minimum:
             flag = " or pass --workers N" if key == "workers" else ""
-            raise ConfigError(f"grading.{key} = {value!r} must be at least {minimum} (set it in {path}{flag})")
-    return GradingConfig(**data)
+            raise ConfigError(f"{section}.{key} = {value!r} must be at least {minimum} (set it in {path}{flag})")

@@ -27,17 +27,17 @@ def _replace(nb: nbformat.NotebookNode, grade_id: str, source: str) -> None:
     raise KeyError(grade_id)
 
 
-def write_course(root: Path, students: dict[str, nbformat.NotebookNode]) -> Path:
-    """Copy this course's settings, source/ and release/ of 03.0 into ``root`` (an empty folder)
-    and add ``students`` (id -> notebook) as submissions under ``submitted/``."""
+def write_course(root: Path, students: dict[str, nbformat.NotebookNode], assignment: str = ASSIGNMENT) -> Path:
+    """Copy this course's settings, source/ and release/ of ``assignment`` into ``root`` (an empty
+    folder) and add ``students`` (id -> notebook) as submissions of it under ``submitted/``."""
     for name in ("nbgrader_config.py", "course.toml"):
         shutil.copy(REPO / name, root / name)
     for top in ("source", "release"):
-        shutil.copytree(REPO / top / ASSIGNMENT, root / top / ASSIGNMENT)
+        shutil.copytree(REPO / top / assignment, root / top / assignment)
     for student, nb in students.items():
-        folder = root / "submitted" / student / ASSIGNMENT
+        folder = root / "submitted" / student / assignment
         folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
+        nbformat.write(nb, folder / f"{assignment}.ipynb")
         (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
     return root
 
