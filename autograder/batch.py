@@ -49,6 +49,8 @@ class SubmissionRun:
     notebooks: dict[str, nbformat.NotebookNode | None] = field(default_factory=dict)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"  # what trained and evaluated models ("cpu", or the GPU's name)
+    notes: list[str] = field(default_factory=list)  # said to the instructor in the batch summary
 
     @property
     def score(self) -> float:
