@@ -125,7 +125,7 @@ def plan(course: Course, assignment: str, config: GradingConfig, students: list[
             raise FileNotFoundError(f"no submission of {assignment} for {', '.join(unknown)} under "
                                     f"{course.root / course.coursedir.submitted_directory}")
         submitted = {s: submitted[s] for s in students}
-    limits = config.for_assignment(assignment).limits()
+    limits = config.sandbox(assignment)
     gpu = bool(settings.get("gpu", False))
     return [Job(assignment, s, folder, notebooks, tuple(points.items()), limits, files,
                 tuple(sorted(settings.items())), gpu) for s, folder in submitted.items()]

@@ -19,12 +19,14 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class GradingConfig:
     workers: int = 0
+    cluster: str = ""  # Dask scheduler (tcp://HOST:PORT) to grade on; empty: this machine
     sandbox_user: str = "ag-sandbox"
     memory_mb: int = 2048
     pids: int = 64
     disk_mb: int = 256
     cell_timeout_s: float = 30.0
     notebook_timeout_s: float = 300.0
+    data_dir: str = "data"  # course data: public/ is mounted into sandboxes, hidden/ is the grader's
     # [assignments."ID"] tables: limit overrides (any key above) and the assignment's own
     # settings (gpu, thresholds), which its checks read.
     assignments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -35,8 +37,19 @@ class GradingConfig:
         return replace(self, **{k: v for k, v in table.items() if k in _LIMIT_KEYS})
 
     def settings(self, assignment: str) -> dict[str, Any]:
-        """The assignment's own settings: its table without the limit overrides."""
-        return {k: v for k, v in self.assignments.get(assignment, {}).items() if k not in _LIMIT_KEYS}
+        """The assignment's own settings (its table without the limit overrides), and where
+        its hidden data lives."""
+        table = {k: v for k, v in self.assignments.get(assignment, {}).items() if k not in _LIMIT_KEYS}
+        return {**table, "hidden_data_dir": str(Path(self.data_dir) / "hidden")}
+
+    def sandbox(self, assignment: str) -> Limits:
+        """The limits and surroundings of ``assignment``'s sandboxes: its limit overrides, the
+        public course data, a GPU when it asks for one, seeds when it must be deterministic."""
+        table = self.assignments.get(assignment, {})
+        public = Path(self.data_dir) / "public"
+        preamble = _DETERMINISM.format(seed=int(table.get("seed", 0))) if table.get("deterministic") else ""
+        return replace(self.for_assignment(assignment).limits(), data_dir=str(public) if public.is_dir() else "",
+                       gpu=bool(table.get("gpu", False)), preamble=preamble)
 
     @property
     def worker_count(self) -> int:
@@ -52,6 +65,12 @@ class GradingConfig:
         )
 
 
+_DETERMINISM = """\
+import random as _ag_random, numpy as _ag_np, tensorflow as _ag_tf
+_ag_random.seed({seed}); _ag_np.random.seed({seed}); _ag_tf.random.set_seed({seed})
+_ag_tf.config.experimental.enable_op_determinism()
+del _ag_random, _ag_np, _ag_tf
+"""
 _LIMIT_KEYS = ("memory_mb", "pids", "disk_mb", "cell_timeout_s", "notebook_timeout_s")
 _MINIMUM = {"workers": 0, "memory_mb": 64, "pids": 8, "disk_mb": 1, "cell_timeout_s": 0.1, "notebook_timeout_s": 0.1}
 
@@ -72,7 +91,10 @@ def load(root: Path, **overrides: Any) -> GradingConfig:
     data.update({k: v for k, v in overrides.items() if v is not None})
     _validate(data, path, "grading")
     for name, table in assignments.items():
-        _validate({k: v for k, v in table.items() if k in _LIMIT_KEYS}, path, f"assignments.{name!r}")
+        limits = {k: v for k, v in table.items() if k in _LIMIT_KEYS}
+        _validate(limits, path, f"assignments.{name!r}")
+        table.update(limits)  # validated and coerced (an int where a float is expected)
+    data["data_dir"] = str((root / str(data.get("data_dir", "data"))).resolve())
     return GradingConfig(**data, assignments=assignments)
 
 

@@ -53,12 +53,19 @@ class Check:
     an array literal made by :func:`autograder.checks.literal.array`).  It must bind
     ``result`` to a dict of plain data.  ``names`` are the student names the probe needs;
     a missing one makes the item ``missing`` without running the probe.
+
+    ``artifact`` names a file the notebook writes in its folder (a saved model).  After the
+    probe, the grader copies it out of the sandbox (at most ``artifact_max_bytes``) and hands
+    the verdict its host path as ``result["__artifact__"]`` (``None`` when absent or unusable,
+    with the reason in ``result["__artifact_error__"]``).
     """
 
     item: str
     names: tuple[str, ...]
     probe: str
     verdict: Callable[[Plain], Verdict]
+    artifact: str | None = None
+    artifact_max_bytes: int = 0
 
 
 @dataclass(frozen=True)

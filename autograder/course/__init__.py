@@ -6,13 +6,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from autograder.checks.base import Check
-from autograder.course import gradient_descent
+from autograder.course import chain_rule, gradient_descent, keras_models
 
 Settings = Mapping[str, Any]
 """An assignment's own settings from course.toml (``[assignments."ID"]``: thresholds, bands)."""
 
 ASSIGNMENTS: dict[str, Callable[[Settings], list[Check]]] = {
     "03.0_gradient_descent": gradient_descent.checks,
+    "03.3_chain_rule": chain_rule.checks,
+    "03.1_keras_classifier": keras_models.spirals_checks,
+    "03.2_mnist_classifier": keras_models.mnist_checks,
 }
 
 

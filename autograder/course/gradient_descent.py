@@ -24,7 +24,6 @@ Tolerances: an element passes when ``|got - expected| <= max(rtol * |expected|, 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -32,12 +31,11 @@ import numpy as np
 
 from autograder.checks import literal
 from autograder.checks.base import Check, Plain, Verdict
+from autograder.checks.calls import Case, Source, calls_check
 from autograder.checks.numeric import (
-    PLAIN_SOURCE,
     FloatArray,
     as_array,
     as_scalar,
-    check_unchanged,
     compare_arrays,
     compare_gradient,
     compare_scalar,
@@ -77,57 +75,6 @@ LR_STEPS = 100
 LR_GOOD_BELOW, LR_TOO_LARGE_ABOVE, LR_TOO_SMALL_ABOVE = 1e-3, 1e3, 0.5
 
 
-class Source(str):
-    """An argument given as probe source (a function the probe's setup defines), not a value."""
-
-
-@dataclass(frozen=True)
-class _Case:
-    """One call: ``(parameter, value)`` pairs in call order and ``judge(got, context=...)``.
-
-    Array arguments travel as exact literals and must be unchanged after the call.
-    """
-
-    args: tuple[tuple[str, object], ...]
-    judge: Callable[..., Verdict]
-
-    def arrays(self) -> list[tuple[int, str, FloatArray]]:
-        return [(i, n, v) for i, (n, v) in enumerate(self.args) if isinstance(v, np.ndarray)]
-
-    def source(self, value: object) -> str:
-        if isinstance(value, np.ndarray):
-            return literal.array(value)
-        return str(value) if isinstance(value, Source) else repr(value)
-
-    def context(self) -> str:
-        _, name, first = self.arrays()[0]
-        return f"for {name} of shape {tuple(first.shape)}, "
-
-
-def _calls_check(item: str, function: str, cases: list[_Case], setup: str = "") -> Check:
-    """A check calling ``function`` once per case; records the output and the array inputs."""
-    lines = [PLAIN_SOURCE, "result = {}", setup, f"fn = student[{function!r}]"]
-    for c, case in enumerate(cases):
-        lines.append(f"args = [{', '.join(case.source(v) for _, v in case.args)}]")
-        lines.append(f"result['c{c}.out'] = _plain(fn(*args))")
-        lines += [f"result['c{c}.in.{n}'] = _plain(args[{i}])" for i, n, _ in case.arrays()]
-    probe = "\n".join(lines) + "\n"
-
-    @guarded(function)
-    def verdict(result: Plain) -> Verdict:
-        for c, case in enumerate(cases):
-            ctx = case.context()
-            v = case.judge(fetch(result, f"c{c}.out"), context=ctx)
-            for _, name, original in case.arrays():
-                if v.passed:
-                    v = check_unchanged(function, name, original, fetch(result, f"c{c}.in.{name}"), ctx)
-            if not v.passed:
-                return v
-        return passed(f"{function}: correct on {len(cases)} hidden cases")
-
-    return Check(item, (function,), probe, verdict)
-
-
 def softmax_reference(z: FloatArray) -> FloatArray:
     """Row-wise softmax, shifted by each row's maximum."""
     e = np.exp(z - z.max(axis=1, keepdims=True))
@@ -142,12 +89,12 @@ def _mse_checks(rng: np.random.Generator) -> list[Check]:
         mse = float(np.mean((p - t) ** 2))
         grad = 2.0 * (p - t) / p.size
         mse_cases.append(
-            _Case(args, partial(compare_scalar, "mse", mse, rtol=FORMULA_RTOL, atol=FORMULA_ATOL))
+            Case(args, partial(compare_scalar, "mse", mse, rtol=FORMULA_RTOL, atol=FORMULA_ATOL))
         )
-        grad_cases.append(_Case(args, partial(compare_gradient, "mse_grad", "y_pred", grad,
+        grad_cases.append(Case(args, partial(compare_gradient, "mse_grad", "y_pred", grad,
                                               rtol=FORMULA_RTOL, atol=FORMULA_ATOL)))
-    return [_calls_check("test_mse", "mse", mse_cases),
-            _calls_check("test_mse_grad", "mse_grad", grad_cases)]
+    return [calls_check("test_mse", "mse", mse_cases),
+            calls_check("test_mse_grad", "mse_grad", grad_cases)]
 
 
 def _softmax_check(rng: np.random.Generator) -> Check:
@@ -159,11 +106,11 @@ def _softmax_check(rng: np.random.Generator) -> Check:
         rng.normal(size=(1, 3)),
     ]
     cases = [
-        _Case((("z", z),), partial(compare_arrays, "softmax", softmax_reference(z),
+        Case((("z", z),), partial(compare_arrays, "softmax", softmax_reference(z),
                                    rtol=SOFTMAX_RTOL, atol=SOFTMAX_ATOL))
         for z in logits
     ]
-    return _calls_check("test_softmax", "softmax", cases)
+    return calls_check("test_softmax", "softmax", cases)
 
 
 def _cross_entropy_checks(rng: np.random.Generator) -> list[Check]:
@@ -175,7 +122,7 @@ def _cross_entropy_checks(rng: np.random.Generator) -> list[Check]:
         expected = float(-np.mean(np.log(probs[np.arange(n), labels])))
         judge = partial(compare_scalar, "cross_entropy", expected,
                         rtol=CROSS_ENTROPY_RTOL, atol=CROSS_ENTROPY_ATOL)
-        ce_cases.append(_Case((("probs", probs), ("labels", labels)), judge))
+        ce_cases.append(Case((("probs", probs), ("labels", labels)), judge))
     grad_cases = []
     for n, k in [(6, 4), (5, 3), (1, 3)]:
         z = 3.0 * rng.normal(size=(n, k))
@@ -184,10 +131,10 @@ def _cross_entropy_checks(rng: np.random.Generator) -> list[Check]:
         grad[np.arange(n), labels] -= 1.0
         judge = partial(compare_gradient, "softmax_cross_entropy_grad", "logits", grad / n,
                         rtol=SCE_GRAD_RTOL, atol=SCE_GRAD_ATOL)
-        grad_cases.append(_Case((("logits", z), ("labels", labels)), judge))
+        grad_cases.append(Case((("logits", z), ("labels", labels)), judge))
     return [
-        _calls_check("test_cross_entropy", "cross_entropy", ce_cases),
-        _calls_check("test_softmax_cross_entropy_grad", "softmax_cross_entropy_grad", grad_cases),
+        calls_check("test_cross_entropy", "cross_entropy", ce_cases),
+        calls_check("test_softmax_cross_entropy_grad", "softmax_cross_entropy_grad", grad_cases),
     ]
 
 
@@ -207,8 +154,8 @@ def _numerical_gradient_check(rng: np.random.Generator) -> Check:
         x = 1.5 * rng.normal(size=shape)
         judge = partial(compare_gradient, "numerical_gradient", "x", gradient(x),
                         rtol=NUMGRAD_RTOL, atol=NUMGRAD_ATOL)
-        cases.append(_Case((("f", Source(f"_f{i}")), ("x", x)), judge))
-    return _calls_check("test_numerical_gradient", "numerical_gradient", cases, "\n".join(setup))
+        cases.append(Case((("f", Source(f"_f{i}")), ("x", x)), judge))
+    return calls_check("test_numerical_gradient", "numerical_gradient", cases, "\n".join(setup))
 
 
 def descent_reference(
@@ -257,13 +204,13 @@ def _gradient_descent_check(rng: np.random.Generator) -> Check:
         ("_g2", lambda x: 2.0 * x, rng.normal(size=4), 0.25, 1),
     ]
     cases = [
-        _Case(
+        Case(
             (("grad_fn", Source(source)), ("x0", x0), ("lr", lr), ("steps", steps)),
             _trajectory_judge(descent_reference(grad_fn, x0, lr, steps), steps),
         )
         for source, grad_fn, x0, lr, steps in runs
     ]
-    return _calls_check("test_gradient_descent", "gradient_descent", cases, setup)
+    return calls_check("test_gradient_descent", "gradient_descent", cases, setup)
 
 
 _LR_NAMES = ("LR_TOO_SMALL", "LR_GOOD", "LR_TOO_LARGE")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import re
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,8 @@ def scrub(text: str, limit: int = 300) -> str:
     return _NUMBER.sub("…", text)[:limit]
 
 
-def _verdict(check: Check, points: float, run: Execution, marker: str) -> CheckResult:
+def _verdict(check: Check, points: float, run: Execution, marker: str,
+             attach: Callable[[Check, dict[str, Any]], None] | None = None) -> CheckResult:
     function = check.names[0] if check.names else check.item
     if run.timed_out:
         return CheckResult(check.item, Status.TIMEOUT, 0.0, points,
@@ -84,6 +86,8 @@ def _verdict(check: Check, points: float, run: Execution, marker: str) -> CheckR
     if not isinstance(answer, dict):
         return CheckResult(check.item, Status.ERROR, 0.0, points,
                            f"{function}: the check got {type(answer).__name__} back instead of its result")
+    if check.artifact and attach is not None:
+        attach(check, answer)
     verdict = check.verdict(answer)
     fraction = min(max(float(verdict.fraction), 0.0), 1.0)
     status = Status.PASSED if fraction >= 1.0 else Status.FAILED
@@ -120,13 +124,33 @@ def grade_notebook(
     timings = {"kernel_start": 0.0, "cells": 0.0, "checks": 0.0}
     peak = 0
     seeded = {**warmup.home_files(limits), **(files or {})}
-    with Jail(limits) as jail:
+    stopped_cells = 0  # code cells stopped at the time limit (a training run over budget)
+    with Jail(limits) as jail, tempfile.TemporaryDirectory(prefix="autograder-artifacts-") as artifacts:
+
+        def attach(check: Check, answer: dict[str, Any]) -> None:
+            """Copy the check's file out of the sandbox into the grader's own folder."""
+            assert check.artifact is not None
+            answer["__artifact__"], answer["__artifact_error__"] = None, ""
+            try:
+                data = jail.fetch(check.artifact, check.artifact_max_bytes)
+            except FileNotFoundError:
+                answer["__artifact_error__"] = f"{check.artifact} was not found in the notebook's folder"
+            except (ValueError, OSError) as exc:
+                answer["__artifact_error__"] = str(exc)
+            else:
+                target = Path(artifacts) / f"{check.item}-{Path(check.artifact).name}"
+                target.write_bytes(data)
+                answer["__artifact__"] = target
+
         for name, data in seeded.items():
             jail.put(name, data)
         deadline = start + limits.notebook_timeout_s
         kernel: SandboxedKernel | None = None
         try:
             kernel = SandboxedKernel(jail)
+            if limits.preamble:
+                kernel.execute(limits.preamble, min(limits.cell_timeout_s, limits.notebook_timeout_s),
+                               limits.output_bytes)
             timings["kernel_start"] = time.monotonic() - start
             queue: list[tuple[nbformat.NotebookNode | None, Check | None]] = [
                 (cell, by_item.get(grade_id(cell) or "")) for cell in nb.cells if cell.get("cell_type") == "code"
@@ -145,6 +169,7 @@ def grade_notebook(
                 if check is None:
                     assert cell is not None
                     run = kernel.execute(cell.source, timeout, limits.output_bytes)
+                    stopped_cells += run.timed_out
                     if results:  # after a probe, output could repeat hidden inputs a function kept
                         withheld = nbformat.v4.new_output("stream", name="stdout", text=WITHHELD)
                         cell.outputs = [withheld] if run.outputs else []
@@ -156,7 +181,13 @@ def grade_notebook(
                     continue  # a duplicated test cell counts once
                 probe = plain.wrap(check)
                 run = kernel.execute(probe.source, timeout, limits.output_bytes)
-                results[check.item] = _verdict(check, points[check.item], run, probe.marker)
+                result = _verdict(check, points[check.item], run, probe.marker, attach)
+                if check.artifact and stopped_cells and result.status is not Status.PASSED:
+                    result = CheckResult(
+                        check.item, Status.TIMEOUT, result.points, result.max_points,
+                        f"{result.message} (a cell before this check ran past its time limit of "
+                        f"{limits.cell_timeout_s:g} s and was stopped: is the training longer than the budget?)")
+                results[check.item] = result
                 timings["checks"] += time.monotonic() - t0
         except KernelDied as died:
             if died.out_of_memory:

@@ -9,8 +9,10 @@ directory, the gradebook, ``source/`` or the grader's own package.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,12 @@ from autograder.sandbox.user import SandboxUser, ensure_user
 RUNTIME = "/opt/runtime"
 HOME = "/home/student"
 MPLCONFIGDIR = HOME + "/.config/matplotlib"
+COURSE_DATA = "/opt/course-data"
+
+
+def gpu_devices() -> list[str]:
+    """The host's NVIDIA device nodes (none on a machine without a GPU)."""
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device() or p.is_dir())
 
 
 def _bwrap() -> str:
@@ -105,9 +113,54 @@ class Jail:
         os.chown(path, self.user.uid, self.user.gid)
         return path
 
+    def fetch(self, name: str, max_bytes: int) -> bytes:
+        """Read the file ``name`` (relative to the home folder) that the sandbox wrote.
+
+        Every path component is opened without following links, so a student's symbolic link
+        cannot point the grader at a host file.  Raises ``FileNotFoundError`` when it is absent
+        and ``ValueError`` (with the reason) when it is not a plain file or is too large.
+        """
+        parts = Path(name).parts
+        if not parts or any(p in ("..", "/") for p in parts):
+            raise ValueError(f"{name!r} is not a path inside the notebook's folder")
+        fd = os.open(self.home, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for part in parts[:-1]:
+                try:
+                    child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise ValueError(f"{part} is a symbolic link or not a folder") from None
+                    raise
+                os.close(fd)
+                fd = child
+            try:
+                file = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise ValueError(f"{name} is a symbolic link, not the file itself") from None
+                raise
+            if not stat.S_ISREG(os.fstat(file).st_mode):
+                os.close(file)
+                raise ValueError(f"{name} is not a regular file")
+            with os.fdopen(file, "rb") as f:
+                data = f.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise ValueError(f"{name} is larger than the limit of {max_bytes / 1024**2:.0f} MiB")
+            return data
+        finally:
+            os.close(fd)
+
     def argv(self, command: Sequence[str]) -> list[str]:
         """The full command line that runs ``command`` inside the jail."""
         tmp = str(max(self.limits.disk_bytes // 4, 16 * 1024**2))
+        extra: list[str] = []
+        if self.limits.data_dir:
+            extra += [*_parents(COURSE_DATA), "--ro-bind", self.limits.data_dir, COURSE_DATA,
+                      "--setenv", "COURSE_DATA_DIR", COURSE_DATA]
+        if self.limits.gpu:
+            for device in gpu_devices():
+                extra += ["--dev-bind", device, device]
         return [
             _bwrap(), "--die-with-parent", "--new-session", "--clearenv",
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -126,7 +179,9 @@ class Jail:
             "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "Agg",
             "--setenv", "MPLCONFIGDIR", MPLCONFIGDIR, "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
             "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
-            "--setenv", "TF_CPP_MIN_LOG_LEVEL", "2",
+            "--setenv", "TF_CPP_MIN_LOG_LEVEL", "2", "--setenv", "PYTHONHASHSEED", "0",
+            "--setenv", "TF_DETERMINISTIC_OPS", "1", "--setenv", "TF_CUDNN_DETERMINISTIC", "1",
+            *extra,
             "--",
             "setpriv", f"--reuid={self.user.uid}", f"--regid={self.user.gid}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",

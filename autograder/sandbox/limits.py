@@ -15,3 +15,6 @@ class Limits:
     cell_timeout_s: float = 30.0
     notebook_timeout_s: float = 300.0
     output_bytes: int = 256 * 1024  # output kept per cell; the rest is counted, not stored
+    data_dir: str = ""  # host folder of public course data, read-only at /opt/course-data
+    gpu: bool = False  # expose the host's NVIDIA devices, when it has any
+    preamble: str = ""  # run silently before the first cell (seeds, determinism)

@@ -1,0 +1,1 @@
+"""Modules shipped to students beside their notebooks (course data, no grading logic)."""

@@ -1,0 +1,61 @@
+"""Grade the 03.2 MNIST solution (training included) once and print what it cost.
+
+    .venv/bin/python benchmarks/bench_mnist.py [--mnist-source DIR] [--runs N]
+
+Prints, per run: wall time, kernel start, the notebook's cells (training is most of it), the
+checks (three, two of which load the saved model in the evaluator jail), the kernel's peak
+memory and the device that evaluated the model.  Target: the solution's training budget fits
+60 s on CPU.  Without ``--mnist-source`` it uses ``../shared/data/mnist`` (the offline subset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder import config
+from autograder.course import checks_for
+from autograder.data import prepare_mnist
+from autograder.run.notebook import grade_id, grade_notebook
+
+ASSIGNMENT = "03.2_mnist_classifier"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist-source", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        sizes = prepare_mnist(data, args.mnist_source)
+        print(f"data: {sizes}")
+        cfg = config.load(REPO, data_dir=str(data))
+        limits, settings = cfg.sandbox(ASSIGNMENT), cfg.settings(ASSIGNMENT)
+        checks = checks_for(ASSIGNMENT, settings)
+        release = nbformat.read(REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+        points = {gid: float(c.metadata["nbgrader"]["points"]) for c in release.cells
+                  if (gid := grade_id(c)) and c.metadata["nbgrader"].get("grade")
+                  and not c.metadata["nbgrader"].get("solution")}
+        files = {p.name: p.read_bytes() for p in (REPO / "release" / ASSIGNMENT).iterdir() if p.suffix != ".ipynb"}
+        solution = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        print(f"{'run':>3} {'wall s':>7} {'kernel s':>8} {'cells s':>7} {'checks s':>8} {'peak MiB':>8}  score")
+        for i in range(args.runs):
+            start = time.monotonic()
+            run = grade_notebook(solution, checks, points, limits, files)
+            wall = time.monotonic() - start
+            score = sum(r.points for r in run.results)
+            t = run.timings
+            print(f"{i + 1:>3} {wall:>7.1f} {t['kernel_start']:>8.1f} {t['cells']:>7.1f} {t['checks']:>8.1f} "
+                  f"{run.peak_memory / 1024**2:>8.0f}  {score:g}/{sum(points.values()):g}")
+            for result in run.results:
+                print(f"      {result.item}: {result.status.value}, {result.message}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+../../autograder/public/lesson03_data.py

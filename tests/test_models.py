@@ -1,0 +1,213 @@
+"""Saved Keras models: refused unless built from Keras' own objects, then judged in a jail."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autograder import config
+from autograder.course import keras_models
+from autograder.models.judge import measure
+from autograder.models.safety import Refused, inspect
+from autograder.public.lesson03_data import make_spirals
+from autograder.sandbox.jail import Jail
+from autograder.sandbox.limits import Limits
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = pytest.importorskip("keras")
+LIMIT = 20 * 1024**2
+MARKER = Path("/tmp/autograder-test-model-code-ran")
+
+
+def _spirals_model(hidden: int = 32) -> Any:
+    keras.utils.set_random_seed(0)
+    layers = [keras.layers.Dense(hidden, activation="relu"), keras.layers.Dense(hidden, activation="relu"),
+              keras.layers.Dense(3, activation="softmax")]
+    model = keras.Sequential([keras.Input((2,)), *layers])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Model files of every kind the judge must tell apart."""
+    folder = tmp_path_factory.mktemp("models")
+    out: dict[str, Path] = {}
+
+    def save(name: str, model: Any) -> None:
+        out[name] = folder / f"{name}.keras"
+        model.save(out[name])
+
+    trained = _spirals_model(64)
+    x, y = make_spirals(1500, seed=0)
+    trained.fit(x, y, epochs=60, batch_size=64, verbose=0)
+    save("trained", trained)
+    save("untrained", _spirals_model())
+    save("uncompiled", keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")]))
+
+    def touch(t: Any) -> Any:
+        MARKER.write_text("the grader ran student code")
+        return t
+
+    save("lambda", keras.Sequential([keras.Input((2,)), keras.layers.Lambda(touch),
+                                     keras.layers.Dense(3, activation="softmax")]))
+
+    @keras.saving.register_keras_serializable(package="student")
+    class Doubler(keras.layers.Layer):  # type: ignore[misc,name-defined]
+        def call(self, t: Any) -> Any:
+            MARKER.write_text("the grader ran student code")
+            return t * 2
+
+    save("custom", keras.Sequential([keras.Input((2,)), Doubler(), keras.layers.Dense(3, activation="softmax")]))
+    data = out["trained"].read_bytes()
+    (folder / "truncated.keras").write_bytes(data[: len(data) // 2])
+    out["truncated"] = folder / "truncated.keras"
+    return out
+
+
+def _rewrite(path: Path, edit: Callable[[dict[str, Any]], None], extra: dict[str, bytes] | None = None) -> bytes:
+    """The archive at ``path`` with its config.json edited (and members added)."""
+    source = zipfile.ZipFile(path)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "config.json":
+                config_data = json.loads(data)
+                edit(config_data)
+                data = json.dumps(config_data).encode()
+            target.writestr(name, data)
+        for name, data in (extra or {}).items():
+            target.writestr(name, data)
+    return buffer.getvalue()
+
+
+class TestInspect:
+    def test_built_in_model_is_accepted(self, files: dict[str, Path]) -> None:
+        model = inspect(files["trained"].read_bytes(), LIMIT)
+        assert model.compiled and model.loss == "sparse_categorical_crossentropy"
+        assert "Dense" in model.layers
+
+    def test_uncompiled_model_is_reported(self, files: dict[str, Path]) -> None:
+        assert not inspect(files["uncompiled"].read_bytes(), LIMIT).compiled
+
+    @pytest.mark.parametrize(("name", "reason"), [("lambda", "Lambda layer"), ("custom", "not a built-in")])
+    def test_student_code_is_refused(self, files: dict[str, Path], name: str, reason: str) -> None:
+        with pytest.raises(Refused, match=reason):
+            inspect(files[name].read_bytes(), LIMIT)
+
+    def test_truncated_file_is_refused(self, files: dict[str, Path]) -> None:
+        with pytest.raises(Refused, match="truncated"):
+            inspect(files["truncated"].read_bytes(), LIMIT)
+
+    def test_oversized_file_is_refused(self, files: dict[str, Path]) -> None:
+        with pytest.raises(Refused, match="limit"):
+            inspect(files["trained"].read_bytes(), 1024)
+
+    def test_foreign_module_is_refused(self, files: dict[str, Path]) -> None:
+        def inject(config_data: dict[str, Any]) -> None:
+            config_data["config"]["layers"][1]["module"] = "os"
+            config_data["config"]["layers"][1]["class_name"] = "system"
+
+        with pytest.raises(Refused, match="'system' from os"):
+            inspect(_rewrite(files["trained"], inject), LIMIT)
+
+    def test_extra_member_is_refused(self, files: dict[str, Path]) -> None:
+        with pytest.raises(Refused, match="exactly"):
+            inspect(_rewrite(files["trained"], lambda c: None, {"payload.pkl": b"x"}), LIMIT)
+
+    def test_garbage_is_refused(self) -> None:
+        with pytest.raises(Refused, match="not a Keras 3 model"):
+            inspect(b"\x00" * 100, LIMIT)
+
+
+class TestMeasure:
+    def test_trained_model_is_evaluated_on_hidden_points(self, files: dict[str, Path]) -> None:
+        x, y = make_spirals(1000, seed=99)
+        got = measure(files["trained"], LIMIT, data=(x, y))
+        assert got.input_shape == (None, 2) and got.output_shape == (None, 3)
+        assert got.accuracy is not None and got.accuracy > 0.9 and got.n == 1000
+        assert got.device == "cpu"
+        untrained = measure(files["untrained"], LIMIT, data=(x, y))
+        assert untrained.accuracy is not None and untrained.accuracy < 0.6
+
+    @pytest.mark.parametrize("name", ["lambda", "custom", "truncated"])
+    def test_refused_files_run_no_code(self, files: dict[str, Path], name: str) -> None:
+        MARKER.unlink(missing_ok=True)
+        with pytest.raises(Refused):
+            measure(files[name], LIMIT, data=make_spirals(50, seed=1))
+        assert not MARKER.exists()
+
+    def test_wrong_input_shape_is_a_clear_failure(self, files: dict[str, Path]) -> None:
+        x = np.zeros((10, 5), dtype=np.float32)
+        with pytest.raises(Refused, match="could not predict on"):
+            measure(files["trained"], LIMIT, data=(x, np.zeros(10, dtype=np.int64)))
+
+
+class TestFetch:
+    """Files leave the sandbox only as plain files inside its home, never through a link."""
+
+    @pytest.fixture
+    def jail(self) -> Any:
+        with Jail(Limits(disk_bytes=16 * 1024**2)) as jail:
+            yield jail
+
+    def test_plain_file(self, jail: Jail) -> None:
+        jail.put("sub/model.keras", b"abc")
+        assert jail.fetch("sub/model.keras", 10) == b"abc"
+
+    def test_missing_file(self, jail: Jail) -> None:
+        with pytest.raises(FileNotFoundError):
+            jail.fetch("model.keras", 10)
+
+    def test_links_are_not_followed(self, jail: Jail) -> None:
+        (jail.home / "model.keras").symlink_to("/etc/shadow")
+        (jail.home / "sub").symlink_to("/etc")
+        with pytest.raises(ValueError, match="symbolic link"):
+            jail.fetch("model.keras", 10**6)
+        with pytest.raises(ValueError, match="symbolic link"):
+            jail.fetch("sub/shadow", 10**6)
+
+    def test_size_and_kind(self, jail: Jail) -> None:
+        jail.put("big", b"x" * 100)
+        (jail.home / "folder").mkdir()
+        with pytest.raises(ValueError, match="larger"):
+            jail.fetch("big", 10)
+        with pytest.raises(ValueError, match="regular"):
+            jail.fetch("folder", 10)
+        with pytest.raises(ValueError, match="inside"):
+            jail.fetch("../x", 10)
+
+
+class TestSettings:
+    def test_bands_are_validated(self) -> None:
+        assert keras_models._bands({"b": [[0.8, 0.5], [0.9, 1.0]]}, "b", []) == [(0.9, 1.0), (0.8, 0.5)]
+        for bad in ([[0.9, 0.5]], [[1.5, 1.0]], "high", [[0.9]]):
+            with pytest.raises(ValueError, match="b = "):
+                keras_models._bands({"b": bad}, "b", [])
+
+    def test_assignment_tables(self, tmp_path: Path) -> None:
+        (tmp_path / "course.toml").write_text(
+            '[grading]\ncell_timeout_s = 30\n[assignments."a"]\ncell_timeout_s = 90\ngpu = true\n'
+            'deterministic = true\naccuracy_bands = [[0.9, 1.0]]\n')
+        cfg = config.load(tmp_path)
+        limits = cfg.sandbox("a")
+        assert limits.cell_timeout_s == 90.0 and limits.gpu and "enable_op_determinism" in limits.preamble
+        assert cfg.sandbox("b").cell_timeout_s == 30.0 and not cfg.sandbox("b").preamble
+        assert cfg.settings("a")["accuracy_bands"] == [[0.9, 1.0]]
+        (tmp_path / "course.toml").write_text('[assignments."a"]\ncell_timeout_s = "slow"\n')
+        with pytest.raises(config.ConfigError, match=r"assignments\.'a'\.cell_timeout_s"):
+            config.load(tmp_path)
+
+    def test_mnist_without_prepared_data_says_what_to_run(self, tmp_path: Path) -> None:
+        with pytest.raises(FileNotFoundError, match="autograder data"):
+            keras_models.mnist_checks({"hidden_data_dir": str(tmp_path)})
