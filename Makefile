@@ -1,12 +1,17 @@
-# One command per job.  `make demo` and `make test` install everything they need from nothing.
+# One command per job.  `make up`, `make demo` and `make test` install everything they need from nothing.
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian's interpreter lives under /usr, which the sandbox mounts read-only: the unprivileged
 # sandbox user can run the same runtime as the grader.
 SYSTEM_PYTHON := /usr/bin/python3
+# The platform (JupyterHub on this machine, `make up`): what every user runs lives under /opt,
+# built from the same lock; the proxy comes from npm, the test browser from Debian.
+RUNTIME := /opt/lesson03/venv
+PROXY_VERSION := 5.3.0
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install system-packages demo test lint typecheck unit clean
+.PHONY: install system-packages demo test lint typecheck unit clean up down runtime proxy chromium
 
 system-packages:
 	@if ! command -v bwrap >/dev/null || ! command -v setpriv >/dev/null || ! $(SYSTEM_PYTHON) -c 'import ensurepip' 2>/dev/null; then \
@@ -23,6 +28,38 @@ $(BIN)/.installed: requirements.lock pyproject.toml | system-packages
 
 install: system-packages $(BIN)/.installed
 
+# The users' runtime: JupyterLab, nbgrader and the kernels' libraries, readable and runnable by
+# everyone (the grading engine stays in .venv, which students never need).  Its stamp names the
+# lock's digest, so a fresh clone of the same lock (CI) does not rebuild it.
+RUNTIME_STAMP := $(RUNTIME)/.installed-$(shell sha256sum requirements.lock | cut -c1-16)
+$(RUNTIME_STAMP): | system-packages
+	$(SYSTEM_PYTHON) -m venv $(RUNTIME)
+	$(RUNTIME)/bin/python -m pip install -q --upgrade pip
+	$(RUNTIME)/bin/python -m pip install -q -r requirements.lock
+	chmod -R go-w,a+rX $(dir $(RUNTIME)) $(RUNTIME)
+	rm -f $(RUNTIME)/.installed*
+	touch $@
+
+runtime: $(RUNTIME_STAMP)
+
+proxy:
+	@if [ "$$(configurable-http-proxy --version 2>/dev/null)" != "$(PROXY_VERSION)" ]; then \
+		command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }; \
+		npm install -g --silent configurable-http-proxy@$(PROXY_VERSION) >/dev/null; \
+	fi
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+	fi
+
+# Start the platform on 127.0.0.1:8000 with the course released; prints new accounts' passwords once.
+up: install runtime proxy
+	$(BIN)/python -m autograder.hub up
+
+down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m autograder.hub down; fi
+
 demo: install
 	$(BIN)/autograder demo
 
@@ -32,7 +69,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install
+test: install runtime proxy chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -51,6 +51,8 @@ def _test_only(source: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any]] | None
 def prepare_mnist(data_dir: Path, source: Path | None = None) -> dict[str, int | bool]:
     """Write the public and hidden MNIST files under ``data_dir`` from ``source`` (a folder with
     ``mnist.npz`` or IDX files; ``None``: Keras' cache, then its download).  Returns the sizes."""
+    if source is not None and not source.is_dir():
+        raise FileNotFoundError(f"the MNIST source {source} is not a folder")
     test_only = _test_only(source) if source is not None else None
     if test_only is not None:
         x, y = test_only

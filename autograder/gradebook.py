@@ -90,6 +90,10 @@ class Course:
         nbformat.write(nb, path)
         if timestamp:
             (folder / "timestamp.txt").write_text(timestamp)
+        # nbgrader's release_feedback reads the secret that links feedback to the submission.
+        secret = self.root / self.coursedir.submitted_directory / student / assignment / "submission_secret.txt"
+        if secret.is_file():
+            (folder / secret.name).write_bytes(secret.read_bytes())
         return path
 
 

@@ -9,7 +9,6 @@ time replaced by a variant of ``tests/corpus/chain_rule_variants.py``.  ``TestCl
 from __future__ import annotations
 
 import functools
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -380,18 +379,6 @@ class TestTrainVerdict:
 
 
 class TestNotebooks:
-    def test_release_is_in_sync_with_source(self, tmp_path: Path) -> None:
-        """release/ is what `nbgrader generate_assignment` makes from source/ (regenerate it if this fails)."""
-        course = Course(write_course(tmp_path, {}, ASSIGNMENT))
-        shutil.rmtree(course.root / "release")
-        result = course.api().generate_assignment(ASSIGNMENT, force=True, create=True)
-        assert result["success"], result["log"]
-        fresh = nbformat.read(course.root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
-        committed = nbformat.read(RELEASE, as_version=4)
-        assert [(c.cell_type, c.source, c.metadata) for c in fresh.cells] == \
-            [(c.cell_type, c.source, c.metadata) for c in committed.cells], \
-            f"release/ is stale: run `nbgrader generate_assignment {ASSIGNMENT} --force` and copy it"
-
     def test_derivation_is_a_manual_answer_with_a_locked_rubric(self) -> None:
         """The derivation cell is a 3-point markdown answer, blank in the release; the rubric follows, locked."""
         released = nbformat.read(RELEASE, as_version=4)

@@ -11,6 +11,7 @@ import pytest
 from autograder import batch, config, feedback
 from autograder.checks.base import Status
 from autograder.course import checks_for
+from autograder.demo import write_course
 from autograder.gradebook import Course
 from tests.conftest import ASSIGNMENT, NOTEBOOK, REPO, build_course
 from tests.corpus.gradient_descent_variants import VARIANTS, with_cell
@@ -87,11 +88,14 @@ def test_gradebook_matches_results(graded_class: tuple[Course, dict[str, batch.S
 
 
 def test_regrading_is_idempotent(graded_class: tuple[Course, dict[str, batch.SubmissionRun]]) -> None:
-    """Grading the same students again changes nothing in the gradebook."""
+    """Grading the same students again (forced: unchanged submissions are skipped otherwise)
+    changes nothing in the gradebook."""
     course, _ = graded_class
     before = course.scores(ASSIGNMENT)
     cfg = config.load(course.root, workers=2)
-    batch.grade(course, ASSIGNMENT, cfg, ["solution", "blank", "mse--bug_sum_not_mean"], progress=False)
+    again = batch.grade(course, ASSIGNMENT, cfg, ["solution", "blank", "mse--bug_sum_not_mean"], progress=False,
+                        force=True)
+    assert len(again) == 3
     assert course.scores(ASSIGNMENT) == before
 
 
@@ -124,14 +128,32 @@ def test_missing_and_corrupt_notebooks(tmp_path: Path) -> None:
     assert runs["ok"].score == 21.0
 
 
-def test_release_is_in_sync_with_source(tmp_path: Path) -> None:
+ASSIGNMENTS = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_is_in_sync_with_source(tmp_path: Path, assignment: str) -> None:
     """release/ is what `nbgrader generate_assignment` makes from source/ (regenerate it if this fails)."""
-    course = build_course(tmp_path, {})
+    course = Course(write_course(tmp_path, {}, assignment))
     shutil.rmtree(course.root / "release")
-    result = course.api().generate_assignment(ASSIGNMENT, force=True, create=True)
+    result = course.api().generate_assignment(assignment, force=True, create=True)
     assert result["success"], result["log"]
-    fresh = nbformat.read(course.root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    committed = nbformat.read(RELEASE, as_version=4)
-    assert [(c.cell_type, c.source, c.metadata) for c in fresh.cells] == \
-        [(c.cell_type, c.source, c.metadata) for c in committed.cells], \
-        f"release/ is stale: run `nbgrader generate_assignment {ASSIGNMENT} --force` and commit it"
+    fresh_dir, committed_dir = course.root / "release" / assignment, REPO / "release" / assignment
+    assert sorted(p.name for p in fresh_dir.iterdir()) == sorted(p.name for p in committed_dir.iterdir())
+    for path in fresh_dir.iterdir():
+        if path.suffix != ".ipynb":
+            assert path.read_bytes() == (committed_dir / path.name).read_bytes(), f"release/{assignment}/{path.name}"
+            continue
+        fresh = nbformat.read(path, as_version=4)
+        committed = nbformat.read(committed_dir / path.name, as_version=4)
+        assert [(c.cell_type, c.source, c.metadata) for c in fresh.cells] == \
+            [(c.cell_type, c.source, c.metadata) for c in committed.cells], \
+            f"release/ is stale: run `nbgrader generate_assignment {assignment} --force` and commit it"
+
+
+def test_autograded_keeps_the_submission_secret(tmp_path: Path) -> None:
+    """`nbgrader release_feedback` needs the submission's secret beside the autograded notebook."""
+    course = build_course(tmp_path, {"ok": nbformat.read(SOLUTION, as_version=4)})
+    (course.root / "submitted" / "ok" / ASSIGNMENT / "submission_secret.txt").write_text("s3cret")
+    batch.grade(course, ASSIGNMENT, config.load(course.root, workers=1), progress=False)
+    assert (course.autograded_dir("ok", ASSIGNMENT) / "submission_secret.txt").read_text() == "s3cret"

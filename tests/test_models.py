@@ -211,3 +211,32 @@ class TestSettings:
     def test_mnist_without_prepared_data_says_what_to_run(self, tmp_path: Path) -> None:
         with pytest.raises(FileNotFoundError, match="autograder data"):
             keras_models.mnist_checks({"hidden_data_dir": str(tmp_path)})
+
+
+class TestCourseData:
+    """`autograder data`: the public part students load; the hidden split only the grader reads."""
+
+    def test_offline_subset_split(self, mnist_data: Path) -> None:
+        from autograder.data import load_hidden_mnist
+
+        with np.load(mnist_data / "public" / "mnist.npz") as public:
+            shown = {row.tobytes() for key in ("x_train", "x_test") for row in public[key]}
+            assert (len(public["x_train"]), len(public["x_test"])) == (7000, 1000)
+        hidden = load_hidden_mnist(mnist_data / "hidden")
+        assert hidden.subset and len(hidden.x) == len(hidden.y) == 2000
+        assert not shown & {row.tobytes() for row in hidden.x}, "a hidden digit is in the public data"
+        assert (mnist_data / "hidden").stat().st_mode & 0o077 == 0
+        assert (mnist_data / "hidden" / "mnist_hidden.npz").stat().st_mode & 0o077 == 0
+
+    def test_cli_builds_the_data_and_refuses_a_missing_source(self, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+        from autograder import cli
+        from tests.conftest import MNIST_SOURCE, REPO
+
+        for name in ("nbgrader_config.py", "course.toml"):
+            (tmp_path / name).write_text((REPO / name).read_text())
+        assert cli.main(["--course", str(tmp_path), "data", "--mnist-source", str(MNIST_SOURCE)]) == 0
+        assert "2,000 hidden digits" in capsys.readouterr().out
+        assert (tmp_path / "data" / "hidden" / "mnist_hidden.npz").exists()
+        assert cli.main(["--course", str(tmp_path), "data", "--mnist-source", str(tmp_path / "nope")]) == 2
+        assert "is not a folder" in capsys.readouterr().err

@@ -185,7 +185,7 @@ def mnist_checks(settings: Mapping[str, Any] | None = None) -> list[Check]:
     settings = settings or {}
     max_bytes, gpu = _common(settings)
     hidden = course_data.load_hidden_mnist(Path(str(settings.get("hidden_data_dir", ""))))
-    key, default = (("subset_accuracy_bands", [(0.94, 1.0), (0.90, 0.5)]) if hidden.subset
+    key, default = (("subset_accuracy_bands", [(0.95, 1.0), (0.935, 0.5)]) if hidden.subset
                     else ("accuracy_bands", [(0.97, 1.0), (0.94, 0.5)]))
     bands = _bands(settings, key, default)
     return [_preprocess_check(np.random.default_rng(PROBE_SEED)), _build_model_check(MNIST, max_bytes, gpu),

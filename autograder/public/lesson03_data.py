@@ -278,7 +278,7 @@ def _load_folder(folder: Path, tried: list[str]) -> MnistSplits | None:
     if paths:
         have = ", ".join(p.name for p in paths.values())
         lacking = ", ".join(IDX_NAMES[k] for k in IDX_NAMES if k not in paths)
-        tried.append(f"{folder}: no {NPZ_NAME}; incomplete IDX files (found {have}; missing {lacking}[.gz])")
+        tried.append(f"{folder}: no {NPZ_NAME}; incomplete IDX files (found {have}; missing {lacking}, plain or .gz)")
     else:
         tried.append(f"{folder}: neither {NPZ_NAME} nor the IDX files")
     return None
@@ -320,7 +320,7 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> MnistSplits:
     next place) and :class:`MnistNotFoundError`, listing every place tried, when nothing works.
     """
     tried: list[str] = []
-    folder: str | os.PathLike[str] | None = data_dir
+    folder: str | os.PathLike[str] | None = data_dir if data_dir != "" else None
     if folder is None:
         folder = os.environ.get(DATA_DIR_VARIABLE) or None
         if folder is None:

@@ -24,12 +24,15 @@ PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "
 
 
 class KernelDied(RuntimeError):
-    """The kernel process ended.  ``out_of_memory`` says whether the OOM killer did it."""
+    """The kernel process ended.  ``out_of_memory`` says whether the OOM killer did it;
+    ``timed_out`` whether the grader killed it because a cell ran past its time limit and did
+    not stop when interrupted."""
 
-    def __init__(self, out_of_memory: bool, returncode: int | None) -> None:
+    def __init__(self, out_of_memory: bool, returncode: int | None, timed_out: bool = False) -> None:
         super().__init__(out_of_memory, returncode)
         self.out_of_memory = out_of_memory
         self.returncode = returncode
+        self.timed_out = timed_out
 
 
 @dataclass
@@ -48,6 +51,7 @@ class SandboxedKernel:
 
     def __init__(self, jail: Jail, startup_timeout_s: float = 60.0) -> None:
         self.jail = jail
+        self._killed_on_timeout = False
         key = secrets.token_hex(16)
         info: dict[str, Any] = {**PORTS, "transport": "ipc", "signature_scheme": "hmac-sha256", "key": key}
         jail.put("kernel.json", json.dumps({**info, "ip": f"{HOME}/.k"}).encode())
@@ -72,7 +76,7 @@ class SandboxedKernel:
         code = self.process.poll()
         if code is not None:
             cgroup = self.jail.cgroup
-            raise KernelDied(cgroup is not None and cgroup.oom_killed(), code)
+            raise KernelDied(cgroup is not None and cgroup.oom_killed(), code, self._killed_on_timeout)
 
     def execute(self, code: str, timeout_s: float, output_limit: int) -> Execution:
         """Run ``code``; on timeout interrupt it, and kill the kernel if it does not stop in 3 s.
@@ -93,6 +97,7 @@ class SandboxedKernel:
                 interrupted_at = now
                 self._interrupt()
             elif interrupted_at is not None and now > interrupted_at + 3:
+                self._killed_on_timeout = True
                 self.kill()
                 self._check_alive()
             try:

@@ -190,7 +190,12 @@ def grade_notebook(
                 results[check.item] = result
                 timings["checks"] += time.monotonic() - t0
         except KernelDied as died:
-            if died.out_of_memory:
+            if died.timed_out and not died.out_of_memory:
+                close_all(Status.TIMEOUT,
+                          f"a cell ran past its time limit of {limits.cell_timeout_s:g} s and did not stop when "
+                          "interrupted, so the kernel was stopped; checks after that point did not run "
+                          "(is the training longer than the budget?)")
+            elif died.out_of_memory:
                 close_all(Status.OUT_OF_MEMORY,
                           f"the kernel ran out of memory (limit {limits.memory_bytes // 1024**2} MiB) and was stopped")
             else:

@@ -1,0 +1,84 @@
+"""The platform's two verbs: ``up`` (lay it out, create the demo accounts, release the course,
+start the hub) and ``down`` (stop everything it started)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from autograder import selfcheck
+from autograder.hub import accounts, daemon, provision
+from autograder.hub.layout import Platform
+
+
+@dataclass
+class Report:
+    """What ``up`` did, for the person who ran it."""
+
+    platform: Platform
+    created: list[accounts.Account] = field(default_factory=list)  # new accounts and their passwords
+    existing: list[str] = field(default_factory=list)  # demo accounts that were there already
+    released: list[str] = field(default_factory=list)
+    selfcheck: list[str] = field(default_factory=list)
+    kernel: str = ""
+    started: daemon.Started | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def render(self) -> str:
+        p = self.platform
+        lines = [f"JupyterHub for {p.course_id} is up at {p.url}/  (log: {p.log_file})"]
+        if self.started and self.started.already_running:
+            lines[0] += "  [it was already running]"
+        if self.created:
+            lines.append("New accounts (these passwords are shown only now; `passwd NAME` changes one):")
+            width = max(len(a.name) for a in self.created)
+            lines += [f"  {a.role:<10}  {a.name:<{width}}  {a.password}" for a in self.created]
+        if self.existing:
+            lines.append("Existing accounts, passwords unchanged: " + ", ".join(self.existing))
+        lines.append(f"Formgrader (instructors): {p.url}/services/{p.course_id}/formgrader")
+        lines.append("Released: " + (", ".join(self.released) if self.released else "nothing new (already released)"))
+        lines.append("Self-check (graded on submission): " + (", ".join(self.selfcheck) if self.selfcheck else
+                     "none; list assignments under [selfcheck] in course.toml"))
+        lines.append(f"Kernel: {self.kernel}.  Stop everything with `make down`.")
+        return "\n".join(lines)
+
+
+def up(platform: Platform, demo_accounts: bool = True, release: bool = True) -> Report:
+    """Lay out and start ``platform``; idempotent (a second run keeps accounts and releases)."""
+    report = Report(platform)
+    clock = time.monotonic()
+    provision.check_runtime(platform)
+    platform.private.mkdir(parents=True, exist_ok=True)
+    platform.state.chmod(0o755)  # the role settings in it are read by every user ...
+    platform.private.chmod(0o700)  # ... the hub's database and secrets by root only
+    platform.save()
+    provision.exchange(platform)
+    for group in (platform.students_group, platform.instructors_group):
+        accounts.ensure_group(group)
+    provision.course(platform)
+    provision.role_settings(platform)
+    report.kernel = str(provision.kernel_spec(platform)["display_name"])
+    if demo_accounts:
+        wanted = [(platform.instructor, "instructor", platform.instructors_group)]
+        wanted += [(name, "student", platform.students_group) for name in platform.students]
+        for name, role, group in wanted:
+            account = accounts.create(name, role, [group], platform.home_root)
+            if account:
+                report.created.append(account)
+            else:
+                report.existing.append(name)
+    report.timings["provision"] = time.monotonic() - clock
+    report.selfcheck = selfcheck.assignments(platform.course_dir)
+    with ThreadPoolExecutor(1) as pool:  # nbgrader's release needs no hub: both at once
+        releasing = pool.submit(provision.release, platform) if release else None
+        report.started = daemon.start(platform)
+        report.timings["hub ready"] = report.started.seconds
+        report.released = releasing.result() if releasing else []
+    report.timings["up"] = time.monotonic() - clock
+    return report
+
+
+def down(platform: Platform) -> list[int]:
+    """Stop the hub and everything it started; returns the process ids that were ended."""
+    return daemon.stop(platform)
