@@ -240,3 +240,15 @@ class TestCourseData:
         assert (tmp_path / "data" / "hidden" / "mnist_hidden.npz").exists()
         assert cli.main(["--course", str(tmp_path), "data", "--mnist-source", str(tmp_path / "nope")]) == 2
         assert "is not a folder" in capsys.readouterr().err
+
+
+def test_gpu_jail_keeps_the_workers_device_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grading worker pinned to some GPUs (CUDA_VISIBLE_DEVICES) passes that pin into its jails."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    gpu, cpu = Jail(Limits(gpu=True)), Jail(Limits())
+    argv = gpu.argv(["true"])
+    assert argv[argv.index("CUDA_VISIBLE_DEVICES") - 1] == "--setenv"
+    assert argv[argv.index("CUDA_VISIBLE_DEVICES") + 1] == "1"
+    assert "CUDA_VISIBLE_DEVICES" not in cpu.argv(["true"])
+    gpu.close()
+    cpu.close()

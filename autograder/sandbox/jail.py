@@ -161,6 +161,9 @@ class Jail:
         if self.limits.gpu:
             for device in gpu_devices():
                 extra += ["--dev-bind", device, device]
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if visible is not None:  # the worker's share of the host's GPUs (docs/scaling.md)
+                extra += ["--setenv", "CUDA_VISIBLE_DEVICES", visible]
         return [
             _bwrap(), "--die-with-parent", "--new-session", "--clearenv",
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",

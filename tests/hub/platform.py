@@ -5,6 +5,7 @@ it made (processes, accounts, homes, folders) is gone when the context exits."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -70,8 +71,10 @@ def _course_source(folder: Path, assignments: Sequence[str], selfcheck: Sequence
     folder.mkdir()
     shutil.copy(REPO / "nbgrader_config.py", folder)
     toml = (REPO / "course.toml").read_text()
-    if selfcheck:
-        toml += "\n[selfcheck]\nassignments = [" + ", ".join(f'"{a}"' for a in selfcheck) + "]\n"
+    if selfcheck:  # replace the repository's [selfcheck] table (its list is empty)
+        table = "[selfcheck]\nassignments = [" + ", ".join(f'"{a}"' for a in selfcheck) + "]\n"
+        toml = re.sub(r"(?ms)^\[selfcheck\]\n.*?^assignments = [^\n]*\n", lambda _: table, toml) \
+            if "[selfcheck]" in toml else toml + "\n" + table
     (folder / "course.toml").write_text(toml)
     for name in assignments:
         for top in ("source", "release"):
