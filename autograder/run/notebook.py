@@ -182,11 +182,12 @@ def grade_notebook(
                 probe = plain.wrap(check)
                 run = kernel.execute(probe.source, timeout, limits.output_bytes)
                 result = _verdict(check, points[check.item], run, probe.marker, attach)
-                if check.artifact and stopped_cells and result.status is not Status.PASSED:
+                if check.artifact and stopped_cells:  # the file comes from a run over its budget
                     result = CheckResult(
-                        check.item, Status.TIMEOUT, result.points, result.max_points,
-                        f"{result.message} (a cell before this check ran past its time limit of "
-                        f"{limits.cell_timeout_s:g} s and was stopped: is the training longer than the budget?)")
+                        check.item, Status.TIMEOUT, 0.0, result.max_points,
+                        f"a cell before this check ran past its time limit of {limits.cell_timeout_s:g} s and "
+                        "was stopped, so the saved file comes from a run that did not finish (is the training "
+                        f"longer than the budget?); for information, the check said: {result.message}")
                 results[check.item] = result
                 timings["checks"] += time.monotonic() - t0
         except KernelDied as died:
