@@ -205,6 +205,18 @@ def _write_journal(course: Course, run: SubmissionRun, timestamp: str | None) ->
     os.replace(tmp, path)
 
 
+def auto_points(notebook: Path) -> dict[str, float]:
+    """Item -> maximum points of the automatically graded test cells of ``notebook`` (a release
+    notebook: points never come from a submission); grade + solution cells are graded by hand."""
+    points: dict[str, float] = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        item = grade_id(cell)
+        if meta.get("grade") and not meta.get("solution") and item:
+            points[item] = float(meta.get("points", 0))
+    return points
+
+
 def plan(course: Course, assignment: str, config: GradingConfig, students: list[str] | None = None,
          force: bool = False) -> list[Job]:
     """The jobs for ``assignment``: one per submission (or per requested student), less those
@@ -214,14 +226,7 @@ def plan(course: Course, assignment: str, config: GradingConfig, students: list[
     notebooks = tuple(sorted(p.stem for p in release.glob("*.ipynb")))
     if not notebooks:
         raise FileNotFoundError(f"no notebooks in {release}; run `nbgrader generate_assignment {assignment}`")
-    points: dict[str, float] = {}
-    for name in notebooks:
-        nb = nbformat.read(release / f"{name}.ipynb", as_version=4)
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            item = grade_id(cell)
-            if meta.get("grade") and not meta.get("solution") and item:  # grade + solution: graded by hand
-                points[item] = float(meta.get("points", 0))
+    points = {item: value for name in notebooks for item, value in auto_points(release / f"{name}.ipynb").items()}
     settings = config.settings(assignment)
     items = {c.item for c in checks_for(assignment, settings)}
     if items != set(points):

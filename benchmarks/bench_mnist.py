@@ -15,12 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
 from autograder import config
+from autograder.batch import auto_points
 from autograder.course import checks_for
 from autograder.data import prepare_mnist
-from autograder.run.notebook import grade_id, grade_notebook
+from autograder.run.notebook import grade_notebook
 
 ASSIGNMENT = "03.2_mnist_classifier"
 REPO = Path(__file__).resolve().parents[1]
@@ -38,10 +37,7 @@ def main() -> None:
         cfg = config.load(REPO, data_dir=str(data))
         limits, settings = cfg.sandbox(ASSIGNMENT), cfg.settings(ASSIGNMENT)
         checks = checks_for(ASSIGNMENT, settings)
-        release = nbformat.read(REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-        points = {gid: float(c.metadata["nbgrader"]["points"]) for c in release.cells
-                  if (gid := grade_id(c)) and c.metadata["nbgrader"].get("grade")
-                  and not c.metadata["nbgrader"].get("solution")}
+        points = auto_points(REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
         files = {p.name: p.read_bytes() for p in (REPO / "release" / ASSIGNMENT).iterdir() if p.suffix != ".ipynb"}
         solution = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         print(f"{'run':>3} {'wall s':>7} {'kernel s':>8} {'cells s':>7} {'checks s':>8} {'peak MiB':>8}  score")

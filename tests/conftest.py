@@ -66,7 +66,8 @@ def use_data(course: Course, data: Path, **limits: object) -> None:
     for key, value in limits.items():
         table, name = key.split("__")
         head = text.index(f'[assignments."{table}"]\n')
-        end = text.find("\n[", head + 1) % (len(text) + 1)  # the table ends at the next one
+        end = text.find("\n[", head + 1)  # the table ends at the next one, or at the end
+        end = len(text) if end < 0 else end
         body = text[head:end]
         line = re.search(rf"^{name} = .*$", body, re.M)
         body = (body[:line.start()] + f"{name} = {value}" + body[line.end():] if line

@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from autograder import config
+from autograder.batch import auto_points
 from autograder.course import checks_for
 from autograder.data import HIDDEN, HIDDEN_FILE
 from autograder.run.notebook import NotebookRun, grade_id, grade_notebook
@@ -37,9 +38,7 @@ def _grade(assignment: str, nb: nbformat.NotebookNode, tmp: Path, data: Path) ->
     nbformat.write(nb, path)
     cfg = config.load(REPO, data_dir=str(data))
     release = REPO / "release" / assignment
-    points = {gid: float(c.metadata["nbgrader"]["points"])
-              for c in nbformat.read(release / f"{assignment}.ipynb", as_version=4).cells
-              if (gid := grade_id(c)) and c.metadata["nbgrader"].get("grade")}
+    points = auto_points(release / f"{assignment}.ipynb")
     files = {p.name: p.read_bytes() for p in release.iterdir() if p.suffix != ".ipynb"}
     return grade_notebook(path, checks_for(assignment, cfg.settings(assignment)), points,
                           cfg.sandbox(assignment), files)
