@@ -35,7 +35,8 @@ from autograder.checks.base import CheckResult, Status
 from autograder.config import GradingConfig
 from autograder.course import checks_for
 from autograder.gradebook import Course, read_timestamp
-from autograder.run.notebook import autograded_copy, grade_id, grade_notebook
+from autograder.run.notebook import auto_points, autograded_copy, grade_notebook
+from autograder.sandbox.jail import sweep_stale
 from autograder.sandbox.limits import Limits
 
 JOURNAL = ".autograder.json"
@@ -70,7 +71,6 @@ class SubmissionRun:
     notebooks: dict[str, nbformat.NotebookNode | None] = field(default_factory=dict)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
-    device: str = "cpu"  # what trained and evaluated models ("cpu", or the GPU's name)
     notes: list[str] = field(default_factory=list)  # said to the instructor in the batch summary
     worker: str = ""  # where it ran: a local thread's or a cluster worker's name
 
@@ -205,18 +205,6 @@ def _write_journal(course: Course, run: SubmissionRun, timestamp: str | None) ->
     os.replace(tmp, path)
 
 
-def auto_points(notebook: Path) -> dict[str, float]:
-    """Item -> maximum points of the automatically graded test cells of ``notebook`` (a release
-    notebook: points never come from a submission); grade + solution cells are graded by hand."""
-    points: dict[str, float] = {}
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        item = grade_id(cell)
-        if meta.get("grade") and not meta.get("solution") and item:
-            points[item] = float(meta.get("points", 0))
-    return points
-
-
 def plan(course: Course, assignment: str, config: GradingConfig, students: list[str] | None = None,
          force: bool = False) -> list[Job]:
     """The jobs for ``assignment``: one per submission (or per requested student), less those
@@ -267,6 +255,8 @@ def grade(course: Course, assignment: str, config: GradingConfig, students: list
     """Grade every submission of ``assignment`` not yet graded as it is now (every one with
     ``force``) into the gradebook and ``autograded/``; returns the runs of this batch."""
     jobs = plan(course, assignment, config, students, force)
+    if stale := sweep_stale():
+        print(f"removed {stale} sandbox(es) left behind by a grader that was killed", file=sys.stderr)
     executor = executor or LocalExecutor(config.worker_count)
     release = course.release_dir(assignment)
     releases = {n: nbformat.read(release / f"{n}.ipynb", as_version=4) for n in (jobs[0].notebooks if jobs else ())}

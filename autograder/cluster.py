@@ -46,9 +46,13 @@ from distributed import Client, Future, KilledWorker, as_completed, get_worker
 
 from autograder.batch import Job, SubmissionRun, submission_files, unfinished
 from autograder.checks.base import Status
+from autograder.sandbox.jail import sweep_stale
 
 GPU = "GPU"  # the worker resource a GPU job asks for: `dask worker --resources GPU=1`
 NO_GPU_NOTE = "graded on CPU: no GPU worker in the cluster"
+NO_NVML = {"DASK_DISTRIBUTED__DIAGNOSTICS__NVML": "False"}
+"""Environment of a CPU worker on a GPU host: with ``CUDA_VISIBLE_DEVICES=-1`` Dask's GPU
+monitor (NVML) fails and the worker does not start."""
 
 
 class ClusterError(ConnectionError):
@@ -62,7 +66,9 @@ def pack(job: Job) -> Job:
 
 
 def on_worker(fn: Callable[[Job], SubmissionRun], job: Job) -> SubmissionRun:
-    """The task itself, run by a worker: the submitted files into a private folder, then ``fn``."""
+    """The task itself, run by a worker: the submitted files into a private folder, then ``fn``
+    (after removing what a killed predecessor of this worker left behind)."""
+    sweep_stale()
     with tempfile.TemporaryDirectory(prefix="autograder-submission-") as tmp:
         folder = Path(tmp, job.assignment)
         folder.mkdir()
@@ -229,7 +235,7 @@ class LoopbackCluster:
 
     ``dask scheduler`` and one ``dask worker --nthreads THREADS`` per worker, all of them
     importing the grader when they start (``--preload``), each worker under a nanny
-    that restarts it if it dies; workers named ``cpu-N`` see no GPU (``CUDA_VISIBLE_DEVICES=-1``),
+    that restarts it if it dies; workers named ``cpu-N`` see no GPU (``CUDA_VISIBLE_DEVICES=-1``, NVML off),
     workers named ``gpu-N`` offer ``--resources GPU=1`` with ``CUDA_VISIBLE_DEVICES=N``.  No
     dashboard.  Use as a context manager; :attr:`address` is the scheduler's.
     """
@@ -290,7 +296,7 @@ class LoopbackCluster:
                     "--local-directory", str(self.folder / "scratch")]
             device = name.removeprefix("gpu-") if gpu else "-1"
             self._spawn(name, [*args, *(["--resources", f"{GPU}=1"] if gpu else [])],
-                        {**self.env, "CUDA_VISIBLE_DEVICES": device})
+                        {**self.env, "CUDA_VISIBLE_DEVICES": device, **({} if gpu else NO_NVML)})
         with Client(self.address, timeout=self.timeout_s, set_as_default=False) as client:
             try:
                 client.wait_for_workers(len(self.names), timeout=max(deadline - time.monotonic(), 1.0))

@@ -66,10 +66,16 @@ class GradingConfig:
 
 
 _DETERMINISM = """\
-import random as _ag_random, numpy as _ag_np, tensorflow as _ag_tf
-_ag_random.seed({seed}); _ag_np.random.seed({seed}); _ag_tf.random.set_seed({seed})
-_ag_tf.config.experimental.enable_op_determinism()
-del _ag_random, _ag_np, _ag_tf
+import os as _ag_os, random as _ag_random, numpy as _ag_np
+_ag_random.seed({seed}); _ag_np.random.seed({seed})
+if _ag_os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    import tensorflow as _ag_tf
+    _ag_tf.random.set_seed({seed}); _ag_tf.config.experimental.enable_op_determinism()
+else:  # another Keras backend (JAX): deterministic XLA kernels on GPU, Keras' own seed
+    _ag_os.environ["XLA_FLAGS"] = (_ag_os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+    import keras as _ag_keras
+    _ag_keras.utils.set_random_seed({seed})
+del _ag_os, _ag_random, _ag_np
 """
 _LIMIT_KEYS = ("memory_mb", "pids", "disk_mb", "cell_timeout_s", "notebook_timeout_s")
 _MINIMUM = {"workers": 0, "memory_mb": 64, "pids": 8, "disk_mb": 1, "cell_timeout_s": 0.1, "notebook_timeout_s": 0.1}

@@ -15,10 +15,9 @@ import nbformat
 import pytest
 
 from autograder import config
-from autograder.batch import auto_points
 from autograder.course import checks_for
 from autograder.data import HIDDEN, HIDDEN_FILE
-from autograder.run.notebook import NotebookRun, grade_id, grade_notebook
+from autograder.run.notebook import NotebookRun, auto_points, grade_id, grade_notebook
 from tests.conftest import REPO
 from tests.corpus import tamper
 

@@ -253,3 +253,24 @@ def test_gpu_jail_keeps_the_workers_device_share(monkeypatch: pytest.MonkeyPatch
     assert "CUDA_VISIBLE_DEVICES" not in cpu.argv(["true"])
     gpu.close()
     cpu.close()
+
+
+def _setenv(argv: list[str]) -> dict[str, str]:
+    return {argv[i + 1]: argv[i + 2] for i, a in enumerate(argv) if a == "--setenv"}
+
+
+def test_gpu_jail_grows_gpu_memory_and_keeps_the_keras_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GPU jails take GPU memory as they need it (the kernel and the evaluator share the device);
+    every jail computes with the grading host's Keras backend, and only a known one."""
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    gpu, cpu = Jail(Limits(gpu=True)), Jail(Limits())
+    try:
+        env = _setenv(gpu.argv(["true"]))
+        assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+        assert env["KERAS_BACKEND"] == "jax" and _setenv(cpu.argv(["true"]))["KERAS_BACKEND"] == "jax"
+        assert "TF_FORCE_GPU_ALLOW_GROWTH" not in _setenv(cpu.argv(["true"]))
+        monkeypatch.setenv("KERAS_BACKEND", "jax; rm -rf /")
+        assert "KERAS_BACKEND" not in _setenv(cpu.argv(["true"]))
+    finally:
+        gpu.close()
+        cpu.close()

@@ -18,6 +18,14 @@ import numpy as np
 
 
 def _device() -> str:
+    """The device Keras computes on: "cpu", or "GPU (<name>)"."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return "cpu" if device.platform == "cpu" else f"GPU ({device.device_kind})"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

@@ -45,6 +45,18 @@ def grade_id(cell: nbformat.NotebookNode) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def auto_points(notebook: Path) -> dict[str, float]:
+    """Item -> maximum points of the automatically graded test cells of ``notebook`` (a release
+    notebook: points never come from a submission); grade + solution cells are graded by hand."""
+    points: dict[str, float] = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        item = grade_id(cell)
+        if meta.get("grade") and not meta.get("solution") and item:
+            points[item] = float(meta.get("points", 0))
+    return points
+
+
 _NUMBER = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(?=[eE]))([eE][-+]?\d+)?|[A-Za-z0-9+/=]{16,}")
 
 

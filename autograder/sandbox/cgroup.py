@@ -1,4 +1,11 @@
-"""cgroup v1 memory and pids limits for one sandbox, and the out-of-memory evidence."""
+"""Memory and pids limits for one sandbox, and the out-of-memory evidence, on cgroup v1 or v2.
+
+cgroup v2 (the unified hierarchy, the default of current Debian, Ubuntu and Kubernetes nodes):
+one group ``/sys/fs/cgroup/autograder/<id>`` with ``memory.max``, ``memory.swap.max = 0`` and
+``pids.max``; the parent ``autograder`` holds no process and delegates the memory and pids
+controllers to its children.  cgroup v1: a pair of groups ``autograder/<id>`` under the memory
+and pids hierarchies, memory and memory+swap capped alike.
+"""
 
 from __future__ import annotations
 
@@ -9,85 +16,145 @@ import uuid
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
+PARENT = "autograder"
+CONTROLLERS = ("memory", "pids")
 
 
 class CgroupError(RuntimeError):
-    """The cgroup v1 memory or pids hierarchy is not available or not writable."""
+    """No writable cgroup v2 tree, nor cgroup v1 memory and pids hierarchies."""
+
+
+def unified() -> bool:
+    """True when ``ROOT`` is a cgroup v2 (unified) hierarchy."""
+    return (ROOT / "cgroup.controllers").exists()
+
+
+def _delegate(group: Path) -> None:
+    """Enable the memory and pids controllers for ``group``'s children (and for ``group`` itself
+    in its parent), creating ``group`` if needed."""
+    for path in (group.parent, group):
+        path.mkdir(exist_ok=True)
+        enabled = (path / "cgroup.subtree_control").read_text().split()
+        missing = [c for c in CONTROLLERS if c not in enabled]
+        if missing:
+            (path / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in missing))
+
+
+def _counters(path: Path) -> dict[str, int]:
+    """A flat-keyed cgroup file (``memory.events``, ``memory.oom_control``) as a dict."""
+    out: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            out[key] = int(value)
+    return out
 
 
 class Cgroup:
-    """A memory+pids cgroup pair named ``autograder/<id>`` under each v1 hierarchy."""
+    """The group (v2) or pair of groups (v1) named ``autograder/<id>`` that confine one jail."""
 
     def __init__(self, memory_bytes: int, pids: int) -> None:
-        name = f"autograder/{uuid.uuid4().hex[:12]}"
-        self.memory = ROOT / "memory" / name
-        self.pids = ROOT / "pids" / name
+        name = f"{PARENT}/{uuid.uuid4().hex[:12]}"
+        self.v2 = unified()
+        if self.v2:
+            self.memory = self.pids = ROOT / name
+        else:
+            self.memory, self.pids = ROOT / "memory" / name, ROOT / "pids" / name
         try:
-            for path in (self.memory, self.pids):
-                path.mkdir(parents=True)
-            (self.memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
-            swap = self.memory / "memory.memsw.limit_in_bytes"
-            if swap.exists():
-                swap.write_text(str(memory_bytes))
+            if self.v2:
+                _delegate(ROOT / PARENT)
+                self.memory.mkdir()
+                (self.memory / "memory.max").write_text(str(memory_bytes))
+                swap = self.memory / "memory.swap.max"
+                if swap.exists():
+                    swap.write_text("0")
+            else:
+                for path in (self.memory, self.pids):
+                    path.mkdir(parents=True)
+                (self.memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                swap = self.memory / "memory.memsw.limit_in_bytes"
+                if swap.exists():
+                    swap.write_text(str(memory_bytes))
             (self.pids / "pids.max").write_text(str(pids))
         except OSError as exc:
             self.remove()
+            where = ROOT / PARENT if self.v2 else f"{ROOT}/memory and {ROOT}/pids"
             raise CgroupError(
-                f"cannot create cgroup {name} under {ROOT}/memory and {ROOT}/pids ({exc}); "
-                "grading needs root and cgroup v1 memory and pids controllers"
+                f"cannot create cgroup {name} under {where} ({exc}); grading needs root and the "
+                "memory and pids controllers (cgroup v2, or v1 memory and pids hierarchies)"
             ) from exc
 
+    def paths(self) -> list[Path]:
+        return [self.memory] if self.v2 else [self.memory, self.pids]
+
     def join(self) -> None:
-        """Move the calling process into both groups (used between fork and exec)."""
+        """Move the calling process into the group(s) (used between fork and exec)."""
         pid = str(os.getpid())
-        (self.memory / "cgroup.procs").write_text(pid)
-        (self.pids / "cgroup.procs").write_text(pid)
+        for path in self.paths():
+            (path / "cgroup.procs").write_text(pid)
 
     def oom_killed(self) -> bool:
         """True when the kernel's OOM killer fired in this group or the limit was hit."""
         try:
-            control = (self.memory / "memory.oom_control").read_text()
-        except OSError:
-            return False
-        for line in control.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and int(value) > 0:
-                return True
-        try:
-            return int((self.memory / "memory.failcnt").read_text()) > 0 and "oom_kill " not in control
+            if self.v2:
+                events = _counters(self.memory / "memory.events")
+                return events.get("oom_kill", 0) > 0 or events.get("oom", 0) > 0
+            control = _counters(self.memory / "memory.oom_control")
+            if "oom_kill" in control:
+                return control["oom_kill"] > 0
+            return int((self.memory / "memory.failcnt").read_text()) > 0
         except OSError:
             return False
 
     def peak_memory(self) -> int:
+        """The group's highest memory use in bytes (0 where the kernel does not say)."""
         try:
-            return int((self.memory / "memory.max_usage_in_bytes").read_text())
-        except OSError:
+            return int((self.memory / ("memory.peak" if self.v2 else "memory.max_usage_in_bytes")).read_text())
+        except (OSError, ValueError):
             return 0
 
     def kill_all(self) -> None:
         """SIGKILL every process left in the group."""
-        for _ in range(50):
-            try:
-                pids = [int(p) for p in (self.pids / "cgroup.procs").read_text().split()]
-            except OSError:
-                return
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.02)
+        _kill_all(self.pids)
 
     def remove(self) -> None:
-        self.kill_all()
-        for path in (self.memory, self.pids):
-            for _ in range(50):
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
+        _kill_all(self.pids)
+        for path in self.paths():
+            _rmdir(path)
+
+
+def _kill_all(group: Path) -> None:
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        except OSError:
+            return
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
+def _rmdir(group: Path) -> None:
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
+
+
+def remove_leftover(group: Path) -> bool:
+    """Kill what is left in ``group`` (a path another grader recorded) and remove it; refuses,
+    returning False, any path that is not an ``autograder/<id>`` group under ``ROOT``."""
+    if not (group.is_relative_to(ROOT) and group.parent.name == PARENT and ".." not in group.parts):
+        return False
+    _kill_all(group)
+    _rmdir(group)
+    return True

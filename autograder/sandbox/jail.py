@@ -10,6 +10,7 @@ directory, the gradebook, ``source/`` or the grader's own package.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import stat
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from autograder.sandbox.cgroup import Cgroup
+from autograder.sandbox.cgroup import Cgroup, remove_leftover
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.user import SandboxUser, ensure_user
 
@@ -28,6 +29,9 @@ RUNTIME = "/opt/runtime"
 HOME = "/home/student"
 MPLCONFIGDIR = HOME + "/.config/matplotlib"
 COURSE_DATA = "/opt/course-data"
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+OWNER = "owner.json"
+"""In each jail's host folder: the grader process that made it and its cgroups (see :func:`sweep_stale`)."""
 
 
 def gpu_devices() -> list[str]:
@@ -62,6 +66,39 @@ def runtime_binds(prefix: str = sys.prefix, base: str = sys.base_prefix) -> list
     return args
 
 
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or None when there is no such process:
+    with the pid it tells a live grader from a dead one whose pid was reused."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def sweep_stale() -> int:
+    """Remove the jails of grader processes that died without closing them (SIGKILL, out of
+    memory): their tmpfs home, host folder and cgroups.  Their kernels died with them
+    (``--die-with-parent``).  Jails of live graders, this one's included, are left alone.
+    Returns how many were removed."""
+    removed = 0
+    for base in Path(tempfile.gettempdir()).glob("autograder-*"):
+        try:
+            owner = json.loads((base / OWNER).read_text())
+            alive = _start_time(int(owner["pid"])) == owner["start"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a jail, or one being set up
+        if alive:
+            continue
+        for group in owner.get("cgroups", []):
+            remove_leftover(Path(group))
+        home = base / "home"
+        if os.path.ismount(home):
+            subprocess.run(["umount", "-l", str(home)], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 class Jail:
     """One sandbox: a host directory mounted at ``/home/student`` and the limits around it.
 
@@ -77,7 +114,13 @@ class Jail:
         self.cgroup: Cgroup | None = None
         self._mounted = False
 
+    def _record_owner(self) -> None:
+        owner = {"pid": os.getpid(), "start": _start_time(os.getpid()),
+                 "cgroups": [str(p) for p in self.cgroup.paths()] if self.cgroup else []}
+        (self.base / OWNER).write_text(json.dumps(owner))
+
     def __enter__(self) -> Jail:
+        self._record_owner()
         self.home.mkdir()
         subprocess.run(
             ["mount", "-t", "tmpfs", "-o",
@@ -87,6 +130,7 @@ class Jail:
         )
         self._mounted = True
         self.cgroup = Cgroup(self.limits.memory_bytes, self.limits.pids)
+        self._record_owner()
         return self
 
     def __exit__(
@@ -164,6 +208,13 @@ class Jail:
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             if visible is not None:  # the worker's share of the host's GPUs (docs/scaling.md)
                 extra += ["--setenv", "CUDA_VISIBLE_DEVICES", visible]
+            # Take GPU memory as needed, not all of it up front: the kernel and the model's
+            # evaluator (and other workers' jails) share the device.
+            extra += ["--setenv", "TF_FORCE_GPU_ALLOW_GROWTH", "true",
+                      "--setenv", "XLA_PYTHON_CLIENT_PREALLOCATE", "false"]
+        backend = os.environ.get("KERAS_BACKEND")
+        if backend in KERAS_BACKENDS:  # the grading host's Keras backend (default: tensorflow)
+            extra += ["--setenv", "KERAS_BACKEND", backend]
         return [
             _bwrap(), "--die-with-parent", "--new-session", "--clearenv",
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
