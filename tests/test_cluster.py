@@ -106,6 +106,41 @@ def test_class_graded_on_cluster_matches_local(client: distributed.Client, dask_
     assert duplicate_rows(course) == []
 
 
+LEAN_KEYS = ("distributed.worker.profile.enabled", "distributed.admin.tick.interval",
+             "distributed.admin.system-monitor.interval", "distributed.worker.memory.monitor-interval")
+LEAN_VALUES = (False, "1s", "5s", "1s")
+
+
+def test_cluster_processes_run_lean(client: distributed.Client) -> None:
+    """Every process of the loopback cluster runs with Dask's monitors tuned down (cluster.LEAN)."""
+
+    def settings(dask_scheduler: object = None) -> tuple[object, ...]:
+        import dask
+
+        return tuple(dask.config.get(key) for key in LEAN_KEYS)
+
+    assert set(client.run(settings).values()) == {LEAN_VALUES}
+    assert client.run_on_scheduler(settings) == LEAN_VALUES
+    assert settings() != LEAN_VALUES  # this test process keeps Dask's defaults
+
+
+def test_lean_settings_file_matches_loopback() -> None:
+    """hub_config/dask/config/grading.yaml, the file for hand-started and Kubernetes clusters,
+    sets what cluster.LEAN sets, and nothing else."""
+    import dask.config
+
+    from_file = dask.config.collect(paths=[str(REPO / "hub_config" / "dask" / "config")], env={})
+    from_env = dask.config.collect(paths=[], env=cluster.LEAN)
+    assert tuple(dask.config.get(key, config=from_file) for key in LEAN_KEYS) == LEAN_VALUES
+    assert tuple(dask.config.get(key, config=from_env) for key in LEAN_KEYS) == LEAN_VALUES
+    assert len(cluster.LEAN) == len(LEAN_KEYS)
+
+    def leaves(tree: object) -> int:
+        return sum(leaves(v) for v in tree.values()) if isinstance(tree, dict) else 1
+
+    assert leaves(from_file) == len(LEAN_KEYS)
+
+
 def test_gpu_jobs_go_to_the_gpu_worker(client: distributed.Client, dask_cluster: cluster.LoopbackCluster,
                                        tmp_path: Path) -> None:
     """Every GPU job runs on the GPU worker, and CPU jobs finish while it is busy with them."""
