@@ -1,5 +1,6 @@
-"""03.1 and 03.2 against cheating: the engine's tamper tricks on a model that learned nothing,
-a forged model file, and a notebook that hunts for the hidden MNIST split.
+"""03.1 and 03.2 against cheating: a forged model file, and a notebook that hunts for the hidden
+MNIST split.  (The engine's tamper and abuse corpora run on both assignments in
+:mod:`tests.test_security_lesson`.)
 
 A cheat cannot earn ``test_accuracy``: the verdict comes from the saved file, loaded and
 measured outside the kernel on data the kernel never sees.  Notebooks here are cut down to the
@@ -19,15 +20,11 @@ from autograder.course import checks_for
 from autograder.data import HIDDEN, HIDDEN_FILE
 from autograder.run.notebook import NotebookRun, auto_points, grade_id, grade_notebook
 from tests.conftest import REPO
-from tests.corpus import tamper
 
 pytestmark = pytest.mark.slow
 
 SPIRALS = "03.1_keras_classifier"
 DIGITS = "03.2_mnist_classifier"
-TRICKS = ("assert_helpers_patched", "fake_output_lines", "fake_result_files", "os_exit_in_cell",
-          "frame_inspection_return")
-"""Engine tricks that do not depend on 03.0's function names (they patch the kernel itself)."""
 
 UNTRAINED = 'model = build_model()  # no training at all\n'
 
@@ -43,7 +40,7 @@ def _grade(assignment: str, nb: nbformat.NotebookNode, tmp: Path, data: Path) ->
                           cfg.sandbox(assignment), files)
 
 
-def _short_spirals(extra: str = "", placement: str = "first") -> nbformat.NotebookNode:
+def _short_spirals() -> nbformat.NotebookNode:
     """03.1's solution without the demonstrations, the training cell replaced by ``UNTRAINED``."""
     nb = nbformat.read(REPO / "source" / SPIRALS / f"{SPIRALS}.ipynb", as_version=4)
     keep = []
@@ -56,16 +53,7 @@ def _short_spirals(extra: str = "", placement: str = "first") -> nbformat.Notebo
         if gid or "import keras" in cell.source or "X_val =" in cell.source or "X_val, " in cell.source:
             keep.append(cell)
     nb.cells = keep
-    if extra:
-        tamper.insert_cells(nb, extra, placement, "cheat")  # type: ignore[arg-type]
     return nb
-
-
-@pytest.mark.parametrize("trick", TRICKS)
-def test_tricks_earn_no_accuracy(trick: str, tmp_path: Path, mnist_data: Path) -> None:
-    run = _grade(SPIRALS, _short_spirals(tamper.TAMPER[trick], tamper.PLACEMENT[trick]), tmp_path, mnist_data)
-    accuracy = next(r for r in run.results if r.item == "test_accuracy")
-    assert accuracy.points == 0.0, (trick, accuracy)
 
 
 def test_forged_model_file_is_refused(tmp_path: Path, mnist_data: Path) -> None:

@@ -31,7 +31,7 @@ import pytest
 
 import autograder.run.notebook as notebook_module
 from autograder.checks import literal
-from autograder.checks.base import Status
+from autograder.checks.base import Check, Status
 from autograder.course import checks_for
 from autograder.course import gradient_descent as course
 from autograder.run.notebook import NotebookRun, grade_id, grade_notebook
@@ -210,7 +210,9 @@ class Graded:
         return sum(r.points for r in self.result().results)
 
 
-def _grade(path: Path, limits: Limits, bound_s: float) -> Graded:
+def grade_watched(path: Path, checks: list[Check], points: dict[str, float], limits: Limits, bound_s: float,
+                  files: dict[str, bytes] | None = None) -> Graded:
+    """Grade ``path`` in this thread; a watchdog kills the run's jail if it outlives ``bound_s``."""
     stopped = threading.Event()
     me = threading.get_ident()
 
@@ -224,7 +226,7 @@ def _grade(path: Path, limits: Limits, bound_s: float) -> Graded:
     watchdog.start()
     start = time.monotonic()
     try:
-        run = grade_notebook(path, CHECKS, POINTS, limits)
+        run = grade_notebook(path, checks, points, limits, files)
         error = None
     except Exception as exc:  # reported by the test that reads it
         run, error = None, exc
@@ -235,17 +237,19 @@ def _grade(path: Path, limits: Limits, bound_s: float) -> Graded:
 
 
 class Batch:
-    """Notebooks graded in the background by two threads; ``get(key)`` waits for one."""
+    """Notebooks graded in the background by ``workers`` threads; ``get(key)`` waits for one."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, workers: int = 2) -> None:
         self.folder = folder
-        self.pool = ThreadPoolExecutor(2, thread_name_prefix="grade")
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="grade")
         self.jobs: dict[str, Future[Graded]] = {}
 
-    def submit(self, key: str, nb: nbformat.NotebookNode, limits: Limits = LIMITS, bound_s: float = BOUND_S) -> None:
+    def submit(self, key: str, nb: nbformat.NotebookNode, limits: Limits = LIMITS, bound_s: float = BOUND_S, *,
+               checks: list[Check] = CHECKS, points: dict[str, float] = POINTS,
+               files: dict[str, bytes] | None = None) -> None:
         path = self.folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.ipynb"
         nbformat.write(nb, path)
-        self.jobs[key] = self.pool.submit(_grade, path, limits, bound_s)
+        self.jobs[key] = self.pool.submit(grade_watched, path, checks, points, limits, bound_s, files)
 
     def get(self, key: str) -> Graded:
         return self.jobs[key].result()
@@ -366,16 +370,23 @@ def test_sandbox_sees_no_hidden_material(graded: Batch, canary: tuple[Path, str]
     """A cell that walks the sandbox's file system and tries the course's paths reads nothing
     hidden: no grader code, no hidden test, no canary from the grading machine."""
     got = graded.get("snoop")
-    _in_bound(got, SNOOP_BOUND_S)
+    snooped(got, canary[1])
+    shown = leaks(outputs_text(got.result()), probe_internals=False)
+    assert not shown, shown[:3]
+    assert got.total() == FULL_MARKS  # the snooping did not disturb grading
+
+
+def snooped(got: Graded, token: str, bound_s: float = SNOOP_BOUND_S) -> str:
+    """The snooping cell's output, once shown to have walked the whole file system the sandbox
+    sees within ``bound_s`` without finding the canary or importing the grader."""
+    _in_bound(got, bound_s)
     run = got.result()
     output = cell_outputs(run, "snoop")
     assert output is not None, "the snooping cell did not finish"
     walked = re.search(r"walked (\d+) entries", output)
     assert walked and int(walked.group(1)) > 10_000, "the walk did not cover the file system"
     assert "finder points to" in output  # the editable install's finder is visible; its target is not
-    shown = leaks(outputs_text(run), probe_internals=False)
-    assert not shown, shown[:3]
-    assert canary[1] not in outputs_text(run)
+    assert token not in outputs_text(run)
     assert "IMPORTED" not in output
-    assert got.total() == FULL_MARKS  # the snooping did not disturb grading
+    return output
 

@@ -57,7 +57,8 @@ class Check:
     ``artifact`` names a file the notebook writes in its folder (a saved model).  After the
     probe, the grader copies it out of the sandbox (at most ``artifact_max_bytes``) and hands
     the verdict its host path as ``result["__artifact__"]`` (``None`` when absent or unusable,
-    with the reason in ``result["__artifact_error__"]``).
+    with the reason in ``result["__artifact_error__"]``).  ``artifact_by_probe`` says that the
+    probe writes that file itself (from a fresh call), so no earlier cell's run shaped it.
     """
 
     item: str
@@ -66,6 +67,7 @@ class Check:
     verdict: Callable[[Plain], Verdict]
     artifact: str | None = None
     artifact_max_bytes: int = 0
+    artifact_by_probe: bool = False
 
 
 @dataclass(frozen=True)

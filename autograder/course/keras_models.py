@@ -111,7 +111,8 @@ def _build_model_check(spec: ModelSpec, max_bytes: int, gpu: bool) -> Check:
         return passed(f"build_model: input {shape_text(got.input_shape)}, output {shape_text(got.output_shape)}, "
                       f"compiled with loss {got.model.loss or 'set'}")
 
-    return Check("test_build_model", ("build_model",), _BUILD_PROBE, verdict, PROBE_FILE, max_bytes)
+    return Check("test_build_model", ("build_model",), _BUILD_PROBE, verdict, PROBE_FILE, max_bytes,
+                 artifact_by_probe=True)
 
 
 def _accuracy_check(spec: ModelSpec, hidden: tuple[npt.NDArray[Any], npt.NDArray[Any]], bands: Bands,

@@ -194,7 +194,7 @@ def grade_notebook(
                 probe = plain.wrap(check)
                 run = kernel.execute(probe.source, timeout, limits.output_bytes)
                 result = _verdict(check, points[check.item], run, probe.marker, attach)
-                if check.artifact and stopped_cells:  # the file comes from a run over its budget
+                if check.artifact and not check.artifact_by_probe and stopped_cells:  # a run over its budget
                     result = CheckResult(
                         check.item, Status.TIMEOUT, 0.0, result.max_points,
                         f"a cell before this check ran past its time limit of {limits.cell_timeout_s:g} s and "

@@ -1,14 +1,16 @@
-"""Submissions of 03.0 that attack the machine rather than the score: endless loops, sleeps, huge
+"""Submissions that attack the machine rather than the score: endless loops, sleeps, huge
 allocations, fork bombs, full disks, network connections, signals to other processes.
 
-``CASES[name]`` says what the abuse is and what grading must make of it when the rest of the
-notebook is the instructor's solution: the abusive ``source`` is either a new cell after the
-imports (``replaces=None``) or the whole source of the solution cell with grade_id
+:func:`cases` builds the table for one assignment (a :class:`~tests.corpus.tamper.Target`:
+which graded functions the function cases replace, and the items in order); ``CASES`` is
+03.0's. ``CASES[name]`` says what the abuse is and what grading must make of it when the rest
+of the notebook is the instructor's solution: the abusive ``source`` is either a new cell after
+the imports (``replaces=None``) or the whole source of the solution cell with grade_id
 ``replaces``; ``expected`` maps each affected item to the statuses accepted for it, and every
 other item must pass. ``shows`` is text the abusive cell's own output must contain (proof that
 the limit, not luck, stopped it); ``None`` where the cell is not expected to finish.
 
-``ABUSE`` and ``EXPECTED`` are the same cases as plain tables. Sources may contain ``__PORT__``,
+``ABUSE`` and ``EXPECTED`` are 03.0's cases as plain tables. Sources may contain ``__PORT__``,
 the port of a TCP server the test runs on 127.0.0.1 (and only there): :func:`abused` fills it in.
 """
 
@@ -22,18 +24,10 @@ from pathlib import Path
 import nbformat
 
 from autograder.checks.base import Status
+from tests.corpus.tamper import GRADIENT_DESCENT, Target
 
-ITEMS = (
-    "test_mse", "test_mse_grad", "test_softmax", "test_cross_entropy", "test_softmax_cross_entropy_grad",
-    "test_numerical_gradient", "test_gradient_descent", "test_learning_rates", "test_sgd_step",
-    "test_momentum_step", "test_rmsprop_step", "test_adam_step",
-)
+ITEMS = GRADIENT_DESCENT.items
 """The graded items of 03.0 in notebook order."""
-
-
-def _from(item: str, statuses: frozenset[Status]) -> dict[str, frozenset[Status]]:
-    """``item`` and every item after it (a dead kernel takes the rest of the notebook with it)."""
-    return {i: statuses for i in ITEMS[ITEMS.index(item):]}
 
 
 _TIMEOUT = frozenset({Status.TIMEOUT})
@@ -51,32 +45,7 @@ class AbuseCase:
     shows: str | None = None  # text the abusive cell's output must contain
 
 
-_MSE = "    return float(np.mean((np.asarray(y_pred) - np.asarray(y_true)) ** 2))\n"
-
-CASES: dict[str, AbuseCase] = {
-    # A cell that never ends is interrupted; the notebook goes on.
-    "loop_in_cell": AbuseCase("while True:\n    pass\n"),
-    # A graded function that never returns times out its own item only.
-    "loop_in_function": AbuseCase(
-        "def mse(y_true, y_pred):\n    while True:\n        pass\n",
-        replaces="mse", expected={"test_mse": _TIMEOUT},
-    ),
-    "sleep_in_function": AbuseCase(
-        "import time\ndef mse_grad(y_true, y_pred):\n    time.sleep(10**6)\n",
-        replaces="mse_grad", expected={"test_mse_grad": _TIMEOUT},
-    ),
-    # 8 GiB of ones, every page touched: the memory limit stops the kernel.
-    "memory_8gib_in_cell": AbuseCase(
-        "import numpy as np\nbig = np.ones(2**30)\nprint(big.sum())\n",
-        expected=_from(ITEMS[0], _OOM),
-    ),
-    "memory_8gib_in_function": AbuseCase(
-        "def softmax(z):\n    big = np.ones(2**30)\n    return big[: z.size].reshape(z.shape)\n",
-        replaces="softmax", expected=_from("test_softmax", _OOM),
-    ),
-    # Every process forks until the pids limit refuses; children exit on the interrupt.
-    "fork_bomb": AbuseCase(
-        """\
+_FORK_BOMB = """\
 import os, time
 _parent = os.getpid()
 try:
@@ -88,45 +57,22 @@ try:
 finally:
     if os.getpid() != _parent:
         os._exit(0)
-""",
-        expected=_from(ITEMS[0], _DEAD | {Status.PASSED}),
-    ),
-    # Write until the size limit says no.
-    "fill_home": AbuseCase(
-        """\
+"""
+
+_FILL = """\
 import errno
 _written = 0
 try:
-    with open("/home/student/fill.bin", "wb") as _f:
+    with open("{folder}/fill.bin", "wb") as _f:
         while True:
             _f.write(b"\\0" * 2**20)
             _f.flush()
             _written += 1
 except OSError as e:
-    print("/home/student full after", _written, "MiB:", errno.errorcode.get(e.errno))
-import os
-os.remove("/home/student/fill.bin")
-""",
-        shows="ENOSPC",
-    ),
-    "fill_tmp": AbuseCase(
-        """\
-import errno
-_written = 0
-try:
-    with open("/tmp/fill.bin", "wb") as _f:
-        while True:
-            _f.write(b"\\0" * 2**20)
-            _f.flush()
-            _written += 1
-except OSError as e:
-    print("/tmp full after", _written, "MiB:", errno.errorcode.get(e.errno))
-""",
-        shows="ENOSPC",
-    ),
-    # The only network there is: a server the test runs on 127.0.0.1.
-    "connect_in_cell": AbuseCase(
-        """\
+    print("{folder} full after", _written, "MiB:", errno.errorcode.get(e.errno))
+"""
+
+_CONNECT = """\
 import socket
 for _kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
     try:
@@ -137,24 +83,19 @@ for _kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
             print("sent", _kind)
     except OSError as e:
         print("no network:", _kind, type(e).__name__)
-""",
-        shows="no network",
-    ),
-    "connect_in_function": AbuseCase(
-        """\
+"""
+
+_CONNECT_IN_FUNCTION = """\
 import socket
-def mse(y_true, y_pred):
+def {signature}:
     try:
         with socket.create_connection(("127.0.0.1", __PORT__), timeout=3) as s:
-            s.sendall(repr((y_true.tolist(), y_pred.tolist())).encode())
+            s.sendall(repr(locals()).encode())  # the hidden inputs
     except OSError:
         pass
-""" + _MSE,
-        replaces="mse",
-    ),
-    # Signals to the parent, to every process and to pid 1.
-    "kill_parent_and_all": AbuseCase(
-        """\
+"""
+
+_KILL = """\
 import os, signal
 for _target in (os.getppid(), 1, -1):
     try:
@@ -162,41 +103,94 @@ for _target in (os.getppid(), 1, -1):
         print("SIGKILL sent to", _target)
     except OSError as e:
         print("kill", _target, "refused:", type(e).__name__)
-""",
-        expected=_from(ITEMS[0], frozenset({Status.PASSED, Status.KERNEL_DIED})),
-        shows="refused",
-    ),
-    # Ignore the interrupt: the kernel must be killed.
-    "sigint_ignored_loop": AbuseCase(
-        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n",
-        expected=_from(ITEMS[0], _DEAD),
-    ),
-    # ... while flooding stdout, so that the grader is never idle waiting for a message.
-    "sigint_ignored_print_flood": AbuseCase(
-        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n"
-        "    print('x' * 100, flush=True)\n",
-        expected=_from(ITEMS[0], _DEAD),
-    ),
-}
+"""
 
+_IGNORE_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n"
+
+
+def _name(signature: str) -> str:
+    return signature.split("(", 1)[0]
+
+
+def cases(target: Target) -> dict[str, AbuseCase]:
+    """The abuse cases for ``target``'s notebook."""
+    items = target.items
+
+    def _from(item: str, statuses: frozenset[Status]) -> dict[str, frozenset[Status]]:
+        """``item`` and every item after it (a dead kernel takes the rest of the notebook with it)."""
+        return {i: statuses for i in items[items.index(item):]}
+
+    loop, sleep, memory = _name(target.loop), _name(target.sleep), _name(target.memory)
+    return {
+        # A cell that never ends is interrupted; the notebook goes on (a file saved after it is a timeout).
+        "loop_in_cell": AbuseCase("while True:\n    pass\n", expected=dict.fromkeys(target.saved, _TIMEOUT)),
+        # A graded function that never returns times out its own item only.
+        "loop_in_function": AbuseCase(
+            f"def {target.loop}:\n    while True:\n        pass\n",
+            replaces=loop, expected={f"test_{loop}": _TIMEOUT},
+        ),
+        "sleep_in_function": AbuseCase(
+            f"import time\ndef {target.sleep}:\n    time.sleep(10**6)\n",
+            replaces=sleep, expected={f"test_{sleep}": _TIMEOUT},
+        ),
+        # 8 GiB of ones, every page touched: the memory limit stops the kernel.
+        "memory_8gib_in_cell": AbuseCase(
+            "import numpy as np\nbig = np.ones(2**30)\nprint(big.sum())\n",
+            expected=_from(items[0], _OOM),
+        ),
+        "memory_8gib_in_function": AbuseCase(
+            f"def {target.memory}:\n    big = np.ones(2**30)\n    return big.sum()\n",
+            replaces=memory, expected=_from(f"test_{memory}", _OOM),
+        ),
+        # Every process forks until the pids limit refuses; children exit on the interrupt.
+        "fork_bomb": AbuseCase(
+            _FORK_BOMB, expected=_from(items[0], _DEAD | {Status.PASSED}) | dict.fromkeys(target.saved, _DEAD),
+        ),
+        # Write until the size limit says no.
+        "fill_home": AbuseCase(
+            _FILL.format(folder="/home/student") + "import os\nos.remove('/home/student/fill.bin')\n", shows="ENOSPC",
+        ),
+        "fill_tmp": AbuseCase(_FILL.format(folder="/tmp"), shows="ENOSPC"),
+        # The only network there is: a server the test runs on 127.0.0.1.
+        "connect_in_cell": AbuseCase(_CONNECT, shows="no network"),
+        "connect_in_function": AbuseCase(
+            _CONNECT_IN_FUNCTION.format(signature=target.connect) + target.connect_body,
+            replaces=_name(target.connect),
+        ),
+        # Signals to the parent, to every process and to pid 1.
+        "kill_parent_and_all": AbuseCase(
+            _KILL, expected=_from(items[0], frozenset({Status.PASSED, Status.KERNEL_DIED})), shows="refused",
+        ),
+        # Ignore the interrupt: the kernel must be killed.
+        "sigint_ignored_loop": AbuseCase(_IGNORE_SIGINT + "    pass\n", expected=_from(items[0], _DEAD)),
+        # ... while flooding stdout, so that the grader is never idle waiting for a message.
+        "sigint_ignored_print_flood": AbuseCase(
+            _IGNORE_SIGINT + "    print('x' * 100, flush=True)\n", expected=_from(items[0], _DEAD),
+        ),
+    }
+
+
+CASES = cases(GRADIENT_DESCENT)
 ABUSE: dict[str, str] = {name: case.source for name, case in CASES.items()}
 EXPECTED: dict[str, dict[str, frozenset[Status]]] = {name: dict(case.expected) for name, case in CASES.items()}
 
 
-def expected_statuses(name: str) -> dict[str, frozenset[Status]]:
-    """Every item's accepted statuses for abuse ``name`` on the solution notebook."""
-    affected = CASES[name].expected
-    return {item: affected.get(item, frozenset({Status.PASSED})) for item in ITEMS}
+def expected_statuses(name: str, target: Target = GRADIENT_DESCENT) -> dict[str, frozenset[Status]]:
+    """Every item's accepted statuses for abuse ``name`` on ``target``'s solution notebook."""
+    affected = cases(target)[name].expected
+    return {item: affected.get(item, frozenset({Status.PASSED})) for item in target.items}
 
 
-def abused(base_nb: Path, name: str, port: int = 0) -> nbformat.NotebookNode:
-    """The notebook at ``base_nb`` with abuse ``name``; ``__PORT__`` becomes ``port``.
+def abused(base_nb: Path | nbformat.NotebookNode, name: str, port: int = 0,
+           target: Target = GRADIENT_DESCENT) -> nbformat.NotebookNode:
+    """The notebook ``base_nb`` (a path or a notebook) with ``target``'s abuse ``name``; ``__PORT__``
+    becomes ``port``.
 
     The abusive cell's source starts with ``# abuse: <name>``.
     """
-    case = CASES[name]
+    case = cases(target)[name]
     source = f"# abuse: {name}\n" + case.source.replace("__PORT__", str(port))
-    nb = copy.deepcopy(nbformat.read(base_nb, as_version=4))
+    nb = copy.deepcopy(nbformat.read(base_nb, as_version=4) if isinstance(base_nb, Path) else base_nb)
     if case.replaces is None:
         at = next(i for i, c in enumerate(nb.cells) if c.get("cell_type") == "code") + 1
         nb.cells.insert(at, nbformat.v4.new_code_cell(source))

@@ -1,12 +1,17 @@
-"""Cheating submissions of 03.0: one trick cell each, combined with wrong solutions.
+"""Cheating submissions: one trick cell each, combined with wrong solutions.
+
+The tricks are written once and filled in for one assignment at a time: a :class:`Target`
+names what an assignment grades (its functions, constants, items, the grader's module) and
+:func:`tricks` and :func:`habits` build its tables. The module-level tables are 03.0's.
 
 ``TAMPER[name]`` is the source of one code cell a cheating student adds; ``PLACEMENT[name]``
-says where it goes (``"first"``: right after the notebook's ``import numpy as np`` cell;
+says where it goes (``"first"``: right after the notebook's first code cell, its imports;
 ``"after_solutions"``: after every solution cell, so that it runs after the student's own
 definitions and before each hidden check). Tricks that replace the graded functions rebind
 every graded name, so one cell serves every item. None of them knows a correct answer: each
 must earn 0 points when combined with wrong code (:func:`wrong_submission`) and must neither
-read nor change the course's hidden material (``source/``, the gradebook, the grader's code).
+read nor change the course's hidden material (``source/``, the gradebook, the grader's code,
+hidden data).
 
 ``HARMLESS[name]`` are odd but honest habits (a wrapped ``print``, numpy settings, an identity
 input transformer, a noisy stdout); combined with the instructor's solution they must keep
@@ -19,6 +24,8 @@ full marks.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -31,24 +38,89 @@ REPO = Path(__file__).resolve().parents[2]
 
 Placement = Literal["first", "after_solutions"]
 
-FUNCTIONS = (
-    "mse", "mse_grad", "softmax", "cross_entropy", "softmax_cross_entropy_grad", "numerical_gradient",
-    "gradient_descent", "sgd_step", "momentum_step", "rmsprop_step", "adam_step",
+
+@dataclass(frozen=True)
+class Target:
+    """What the tamper and abuse corpora need to know of one assignment.
+
+    ``loop``, ``sleep``, ``memory`` and ``connect`` are the signatures (``"mse(y_true, y_pred)"``)
+    of the graded functions that :mod:`tests.corpus.abuse` replaces with a function that loops,
+    sleeps, allocates 8 GiB, or connects to a server and then computes ``connect_body`` (a
+    correct body). Each graded function ``f`` is checked by the item ``test_f``. An item of
+    ``saved`` is a timeout once any cell before it was stopped at its time limit: the grader
+    cannot tell a stopped training run from other cells.
+    """
+
+    assignment: str  # nbgrader assignment id
+    functions: tuple[str, ...]  # graded functions, in notebook order
+    items: tuple[str, ...]  # automatically graded items, in notebook order
+    module: str  # the grader's course module: autograder/course/<module>.py
+    loop: str
+    sleep: str
+    memory: str
+    connect: str
+    connect_body: str
+    constants: tuple[str, ...] = ()  # graded constants
+    returns: Mapping[str, int] = field(default_factory=dict)  # functions returning a tuple: its length
+    objects: tuple[str, ...] = ()  # functions a cheat answers with an always-equal object, not an array
+    shape_arg: Mapping[str, int] = field(default_factory=dict)  # whose shape a cheat's array copies (default 0)
+    answer: str = "{}"  # a fake probe answer (JSON): keys this assignment's checks read, values that know nothing
+    hidden_files: tuple[str, ...] = ()  # where a student might look for hidden data, from the sandbox
+    saved: tuple[str, ...] = ()  # items judged from a file the notebook saves (a model trained in a cell)
+
+    @property
+    def notebook(self) -> str:
+        """The instructor notebook, relative to :data:`REPO`."""
+        return f"source/{self.assignment}/{self.assignment}.ipynb"
+
+    @property
+    def pwned(self) -> tuple[str, ...]:
+        """Files (relative to :data:`REPO`) that the trick ``write_hidden_files`` tries to create."""
+        return ("pwned-by-student.txt", f"source/{self.assignment}/pwned.txt", "autograded/pwned.txt")
+
+
+GRADIENT_DESCENT = Target(
+    assignment="03.0_gradient_descent",
+    functions=("mse", "mse_grad", "softmax", "cross_entropy", "softmax_cross_entropy_grad", "numerical_gradient",
+               "gradient_descent", "sgd_step", "momentum_step", "rmsprop_step", "adam_step"),
+    items=("test_mse", "test_mse_grad", "test_softmax", "test_cross_entropy", "test_softmax_cross_entropy_grad",
+           "test_numerical_gradient", "test_gradient_descent", "test_learning_rates", "test_sgd_step",
+           "test_momentum_step", "test_rmsprop_step", "test_adam_step"),
+    module="gradient_descent",
+    loop="mse(y_true, y_pred)",
+    sleep="mse_grad(y_true, y_pred)",
+    memory="softmax(z)",
+    connect="mse(y_true, y_pred)",
+    connect_body="    return float(np.mean((np.asarray(y_pred) - np.asarray(y_true)) ** 2))\n",
+    constants=("LR_TOO_SMALL", "LR_GOOD", "LR_TOO_LARGE"),
+    returns={"momentum_step": 2, "rmsprop_step": 2, "adam_step": 3},
+    objects=("mse", "cross_entropy"),
+    shape_arg={"gradient_descent": -1},
+    answer='{"c0.out": 0.0, "c1.out": 0.0, "c2.out": 0.0, "c3.out": 0.0, "LR_GOOD": 0.0}',
 )
-CONSTANTS = ("LR_TOO_SMALL", "LR_GOOD", "LR_TOO_LARGE")
-RETURNS = {"momentum_step": 2, "rmsprop_step": 2, "adam_step": 3}
+"""03.0: numpy functions, three learning-rate constants, optimizer steps returning tuples."""
+
+FUNCTIONS = GRADIENT_DESCENT.functions
+CONSTANTS = GRADIENT_DESCENT.constants
+RETURNS = dict(GRADIENT_DESCENT.returns)
 """How many arrays the optimizer steps return as a tuple (the others return one value)."""
 
-PWNED = ("pwned-by-student.txt", "source/03.0_gradient_descent/pwned.txt", "autograded/pwned.txt")
+PWNED = GRADIENT_DESCENT.pwned
 """Files (relative to :data:`REPO`) that :data:`TAMPER` ``write_hidden_files`` tries to create."""
 
 
-def _fill(source: str) -> str:
-    """Substitute the course's absolute path and the graded names into a trick's source."""
+def _fill(source: str, target: Target) -> str:
+    """Substitute the course's absolute path and ``target``'s names into a trick's source."""
     return (source.replace("@REPO@", repr(str(REPO)))
-            .replace("@FUNCTIONS@", repr(FUNCTIONS))
-            .replace("@CONSTANTS@", repr(CONSTANTS))
-            .replace("@RETURNS@", repr(RETURNS)))
+            .replace("@ASSIGNMENT@", target.assignment)
+            .replace("@MODULE@", target.module)
+            .replace("@FUNCTIONS@", repr(target.functions))
+            .replace("@CONSTANTS@", repr(target.constants))
+            .replace("@RETURNS@", repr(dict(target.returns)))
+            .replace("@OBJECTS@", repr(target.objects))
+            .replace("@SHAPE_ARG@", repr(dict(target.shape_arg)))
+            .replace("@HIDDEN_FILES@", repr(list(target.hidden_files)))
+            .replace("@ANSWER@", repr(target.answer)))
 
 
 # Rebinds every graded function to ``_cheat(name)`` and every constant to ``_cheat_constant``.
@@ -87,7 +159,7 @@ class _EqualArray(np.ndarray):
     def __array_finalize__(self, obj): pass
 """
 
-TAMPER: dict[str, str] = {
+_TAMPER: dict[str, str] = {
     # (a) make the visible asserts pass whatever the values
     "assert_helpers_patched": """\
 import numpy as np
@@ -104,9 +176,9 @@ def _cheat(name):
     def cheat(*args, **kwargs):
         if name in @RETURNS@:
             return tuple(np.zeros(3).view(_EqualArray) for _ in range(@RETURNS@[name]))
-        if name in ("mse", "cross_entropy"):
+        if name in @OBJECTS@ or not args:
             return _AlwaysEqual()
-        return np.zeros(np.shape(args[-1] if name == "gradient_descent" else args[0])).view(_EqualArray)
+        return np.zeros(np.shape(args[@SHAPE_ARG@.get(name, 0)])).view(_EqualArray)
     return cheat
 _cheat_constant = _AlwaysEqual()
 """ + _REBIND,
@@ -121,7 +193,7 @@ def _fake_answer(lines):
     found = _re.search(r"@@autograder-[0-9a-f]+@@", "".join(lines))
     if not found:
         return lines
-    fake = '{"c0.out": 0.0, "c1.out": 0.0, "c2.out": 0.0, "LR_GOOD": 0.0}'
+    fake = @ANSWER@
     return ["print(%r)\\n" % ("\\n" + found.group(0) + fake)]
 get_ipython().input_transformers_post.append(_fake_answer)
 """,
@@ -130,14 +202,15 @@ get_ipython().input_transformers_post.append(_fake_answer)
 import glob, os, sys
 _paths = [
     "../../../gradebook.db", "../../gradebook.db", "../gradebook.db", "gradebook.db",
-    "../../../source/03.0_gradient_descent/03.0_gradient_descent.ipynb",
+    "../../../source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
     @REPO@ + "/gradebook.db",
-    @REPO@ + "/source/03.0_gradient_descent/03.0_gradient_descent.ipynb",
-    @REPO@ + "/autograder/course/gradient_descent.py",
+    @REPO@ + "/source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
+    @REPO@ + "/autograder/course/@MODULE@.py",
     @REPO@ + "/autograder/checks/optimizers.py",
     @REPO@ + "/autograder/checks/numeric.py",
-    "/opt/runtime/lib/python3.11/site-packages/autograder/course/gradient_descent.py",
-]
+    @REPO@ + "/autograder/models/judge.py",
+    "/opt/runtime/lib/python3.11/site-packages/autograder/course/@MODULE@.py",
+] + @HIDDEN_FILES@
 _paths += glob.glob("/opt/runtime/lib/python3*/site-packages/*autograder*")
 for _p in _paths:
     try:
@@ -148,11 +221,13 @@ for _p in _paths:
 for _p in glob.glob(@REPO@ + "/**", recursive=True)[:200]:
     print("SEEN", _p)
 try:
-    from autograder.course import gradient_descent as _course
+    from autograder.course import @MODULE@ as _course
     from autograder.checks import optimizers as _opt
     print("IMPORTED the grader:", _course.__file__)
-    for _name in ("sgd_step", "momentum_step", "rmsprop_step", "adam_step"):
-        globals()[_name] = getattr(_opt, _name)
+    for _name in @FUNCTIONS@:
+        for _module in (_course, _opt):
+            if hasattr(_module, _name):
+                globals()[_name] = getattr(_module, _name)
 except Exception as _e:
     print("cannot import the grader", type(_e).__name__)
 """,
@@ -160,15 +235,15 @@ except Exception as _e:
     "write_hidden_files": """\
 import os
 for _p in ["../../../gradebook.db", @REPO@ + "/gradebook.db",
-           @REPO@ + "/source/03.0_gradient_descent/03.0_gradient_descent.ipynb",
-           @REPO@ + "/release/03.0_gradient_descent/03.0_gradient_descent.ipynb",
-           @REPO@ + "/autograder/course/gradient_descent.py"]:
+           @REPO@ + "/source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
+           @REPO@ + "/release/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
+           @REPO@ + "/autograder/course/@MODULE@.py"]:
     try:
         os.close(os.open(_p, os.O_WRONLY | os.O_APPEND))
         print("WRITABLE", _p)
     except OSError as _e:
         print("cannot write", _p, type(_e).__name__)
-for _p in [@REPO@ + "/pwned-by-student.txt", @REPO@ + "/source/03.0_gradient_descent/pwned.txt",
+for _p in [@REPO@ + "/pwned-by-student.txt", @REPO@ + "/source/@ASSIGNMENT@/pwned.txt",
            @REPO@ + "/autograded/pwned.txt", "../../../pwned-by-student.txt"]:
     try:
         with open(_p, "x") as _f:
@@ -209,7 +284,7 @@ _real_dumps = json.dumps
 def _dumps(obj, *args, **kwargs):
     if args or kwargs:
         return _real_dumps(obj, *args, **kwargs)
-    return _real_dumps({"c%d.out" % i: 0.0 for i in range(4)} | {"LR_GOOD": 0.0})
+    return @ANSWER@
 json.dumps = _dumps
 """,
     # (h'') ... and a malformed array where the decoder expects base64
@@ -244,7 +319,7 @@ import re as _re
 def _after(result):
     found = _re.search(r"@@autograder-[0-9a-f]+@@", result.info.raw_cell or "")
     if found:
-        print("\\n" + found.group(0) + '{"c0.out": 0.0, "c1.out": 0.0, "LR_GOOD": 0.0}')
+        print("\\n" + found.group(0) + @ANSWER@)
 get_ipython().events.register("post_run_cell", _after)
 """,
     # (j) result files where a careless grader might look for them
@@ -252,7 +327,7 @@ get_ipython().events.register("post_run_cell", _after)
 import json, os
 _fake = json.dumps({"score": 21.0, "max_score": 21.0, "tests": [{"name": "test_mse", "score": 1}]})
 for _p in ["/home/student/results.json", "/tmp/autograder-results.json", "results.json",
-           "autograded/student/03.0_gradient_descent/results.json", "../autograded/results.json",
+           "autograded/student/@ASSIGNMENT@/results.json", "../autograded/results.json",
            "../../autograded/results.json", @REPO@ + "/autograded/results.json"]:
     try:
         os.makedirs(os.path.dirname(os.path.abspath(_p)), exist_ok=True)
@@ -351,7 +426,7 @@ _cheat_constant = 0.0
     "namespace_shadowing": _MAGIC + """
 arr = lambda *args: _AlwaysEqual()
 student = {name: (lambda *args, **kwargs: _AlwaysEqual()) for name in @FUNCTIONS@}
-result = {"c0.out": 0.0, "LR_GOOD": 0.0}
+result = __import__("json").loads(@ANSWER@)
 fn = args = cases = _plain = _AlwaysEqual()
 __ag_probe__ = lambda: {"c0.out": 0.0}
 __ag_encode__ = lambda value, depth=0: {"c0.out": 0.0}
@@ -369,7 +444,7 @@ class _Rewriter:
     def __init__(self, stream):
         self.stream = stream
     def write(self, text):
-        text = _re.sub(r"(@@autograder-[0-9a-f]+@@).*", r'\\1{"c0.out": 0.0, "LR_GOOD": 0.0}', text)
+        text = _re.sub(r"(@@autograder-[0-9a-f]+@@).*", lambda m: m.group(1) + @ANSWER@, text)
         return self.stream.write(text)
     def __getattr__(self, name):
         return getattr(self.stream, name)
@@ -381,9 +456,8 @@ import io, sys
 sys.stdout = io.StringIO()
 """,
 }
-TAMPER = {name: _fill(source) for name, source in TAMPER.items()}
 
-HARMLESS: dict[str, str] = {
+_HARMLESS: dict[str, str] = {
     "print_wrapper": """\
 import builtins
 _original_print = builtins.print
@@ -437,17 +511,30 @@ for _name in @FUNCTIONS@:
         globals()[_name] = _wrap(_f)
 """,
 }
-HARMLESS = {name: _fill(source) for name, source in HARMLESS.items()}
 
 _AFTER_SOLUTIONS = {
     "always_equal_objects", "sys_exit_in_functions", "os_exit_in_functions", "base_exceptions_from_functions",
     "frame_inspection_return", "frame_inspection_raise", "frame_inspection_stash_print", "debug_prints",
 }
 PLACEMENT: dict[str, Placement] = {
-    name: "after_solutions" if name in _AFTER_SOLUTIONS else "first" for name in {**TAMPER, **HARMLESS}
+    name: "after_solutions" if name in _AFTER_SOLUTIONS else "first" for name in {**_TAMPER, **_HARMLESS}
 }
 
-assert not set(TAMPER) & set(HARMLESS), "trick names must be unique across both tables"
+assert not set(_TAMPER) & set(_HARMLESS), "trick names must be unique across both tables"
+
+
+def tricks(target: Target) -> dict[str, str]:
+    """The cheating tricks, filled in for ``target``."""
+    return {name: _fill(source, target) for name, source in _TAMPER.items()}
+
+
+def habits(target: Target) -> dict[str, str]:
+    """The harmless habits, filled in for ``target``."""
+    return {name: _fill(source, target) for name, source in _HARMLESS.items()}
+
+
+TAMPER = tricks(GRADIENT_DESCENT)
+HARMLESS = habits(GRADIENT_DESCENT)
 
 
 def _is_solution(cell: nbformat.NotebookNode) -> bool:
@@ -463,15 +550,18 @@ LR_TOO_LARGE = 0.2
 """The three learning-rate bugs of :data:`VARIANTS` at once (each variant alone keeps two constants right)."""
 
 
-def wrong_submission(source_nb: Path) -> nbformat.NotebookNode:
-    """The notebook at ``source_nb`` with every solution wrong: the functions replaced by their first
-    ``bug_`` variant, the learning rates by :data:`WRONG_CONSTANTS`. It earns 0 points."""
-    nb: nbformat.NotebookNode = nbformat.read(source_nb, as_version=4)
+def wrong_submission(source_nb: Path | nbformat.NotebookNode, variants: Mapping[str, Mapping[str, str]] = VARIANTS,
+                     fixed: Mapping[str, str] | None = None) -> nbformat.NotebookNode:
+    """The notebook ``source_nb`` (a path or a notebook) with every solution wrong: each cell replaced
+    by ``fixed[grade_id]`` or else by the first ``bug_`` variant of ``variants[grade_id]`` (03.0's by
+    default, with the learning rates set to :data:`WRONG_CONSTANTS`). It earns 0 points."""
+    fixed = {"learning_rates": WRONG_CONSTANTS} if fixed is None else fixed
+    nb = nbformat.read(source_nb, as_version=4) if isinstance(source_nb, Path) else copy.deepcopy(source_nb)
     for cell in nb.cells:
         if _is_solution(cell):
             gid = cell.metadata["nbgrader"]["grade_id"]
-            bugs = [src for name, src in VARIANTS[gid].items() if name.startswith("bug_")]
-            cell.source = WRONG_CONSTANTS if gid == "learning_rates" else bugs[0]
+            bugs = [src for name, src in variants.get(gid, {}).items() if name.startswith("bug_")]
+            cell.source = fixed[gid] if gid in fixed else bugs[0]
     return nb
 
 
@@ -498,16 +588,18 @@ def insert_cells(nb: nbformat.NotebookNode, source: str, placement: Placement,
     return out
 
 
-def tampered(base_nb: Path, name: str) -> nbformat.NotebookNode:
-    """The notebook at ``base_nb`` with the trick ``name`` (of :data:`TAMPER` or :data:`HARMLESS`)."""
-    source = TAMPER.get(name) or HARMLESS[name]
-    base = nbformat.read(base_nb, as_version=4)
+def tampered(base_nb: Path | nbformat.NotebookNode, name: str,
+             target: Target = GRADIENT_DESCENT) -> nbformat.NotebookNode:
+    """The notebook ``base_nb`` (a path or a notebook) with the trick ``name`` (of :func:`tricks` or
+    :func:`habits`) filled in for ``target``."""
+    source = tricks(target).get(name) or habits(target)[name]
+    base = nbformat.read(base_nb, as_version=4) if isinstance(base_nb, Path) else base_nb
     return insert_cells(base, source, PLACEMENT[name], f"trick: {name}")
 
 
 _SNOOP = """\
 import glob, os, sys
-_interesting = ("gradebook", ".ipynb", "gradient_descent", "autograder", "nbgrader_config", "canary")
+_interesting = ("gradebook", ".ipynb", "@MODULE@", "autograder", "nbgrader_config", "canary", *@WORDS@)
 _read = set()
 def _show(path, limit=3000):
     if path in _read:
@@ -528,11 +620,11 @@ for _root, _dirs, _files in os.walk("/"):
             _show(os.path.join(_root, _name), 300)
 print("walked", _count, "entries")
 for _p in [@REPO@, @REPO@ + "/gradebook.db", @REPO@ + "/source", @REPO@ + "/autograder",
-           @REPO@ + "/source/03.0_gradient_descent/03.0_gradient_descent.ipynb",
-           @REPO@ + "/autograder/course/gradient_descent.py", "../..", "../../gradebook.db",
-           "../../../gradebook.db", "../../source/03.0_gradient_descent/03.0_gradient_descent.ipynb",
+           @REPO@ + "/source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
+           @REPO@ + "/autograder/course/@MODULE@.py", "../..", "../../gradebook.db",
+           "../../../gradebook.db", "../../source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
            "/opt/runtime/lib/python3.11/site-packages/autograder", "/proc/1/environ", "/proc/self/environ",
-           "/proc/self/mountinfo", @CANARY@] + glob.glob("/proc/*/cmdline") + glob.glob("/proc/*/environ"):
+           "/proc/self/mountinfo", @CANARY@, *@PATHS@] + glob.glob("/proc/*/cmdline") + glob.glob("/proc/*/environ"):
     if os.path.isdir(_p):
         try:
             print("LIST", _p, os.listdir(_p))
@@ -557,15 +649,18 @@ for _finder in glob.glob("/opt/runtime/lib/python3*/site-packages/__editable__*"
 try:
     import autograder
     print("package autograder:", autograder.__file__, list(getattr(autograder, "__path__", [])))
-    from autograder.course import gradient_descent
-    print("IMPORTED the grader", gradient_descent.__file__)
+    from autograder.course import @MODULE@
+    print("IMPORTED the grader", @MODULE@.__file__)
 except Exception as e:
     print("cannot import the grader", type(e).__name__)
 """
 
 
-def snoop_cell(canary: Path) -> str:
+def snoop_cell(canary: Path, target: Target = GRADIENT_DESCENT, paths: tuple[str, ...] = (),
+               words: tuple[str, ...] = ()) -> str:
     """A cell that walks the sandbox's whole file system (but ``/proc``, ``/sys``, ``/dev``), tries
-    the course's paths, the grader's editable-install finder and ``canary`` (a file on the grading
-    machine), and prints everything it can read."""
-    return _fill(_SNOOP).replace("@CANARY@", repr(str(canary)))
+    the course's paths, the grader's editable-install finder, ``canary`` (a file on the grading
+    machine) and ``paths`` (more of them: hidden data), and prints everything it can read; on
+    the walk it reads every file whose name contains one of the course's words or ``words``."""
+    return (_fill(_SNOOP, target).replace("@CANARY@", repr(str(canary)))
+            .replace("@PATHS@", repr(list(paths))).replace("@WORDS@", repr(words)))
