@@ -116,11 +116,6 @@ the kernel and in each trusted evaluator jail) and a wide margin."""
 SNOOP_CELL_S, SNOOP_BOUND_S = 90.0, 240.0
 
 
-def limits_for(short: str, data: Path) -> Limits:
-    """The assignment's sandbox as course.toml sets it: memory, pids, disk, times, data, determinism."""
-    return config.load(REPO, data_dir=str(data)).sandbox(TARGETS[short].assignment)
-
-
 def short_limits(lesson: Lesson) -> Limits:
     """``lesson``'s limits with the times of :data:`SHORT_TIMES`."""
     cell, notebook = SHORT_TIMES[lesson.short]
@@ -204,9 +199,6 @@ def trained_model(short: str, data: Path, folder: Path) -> bytes:
 
 # --- what must never be shown -------------------------------------------------------------------
 
-PROBE_INTERNALS = base.PROBE_INTERNALS
-
-
 @dataclass(frozen=True)
 class Lesson:
     """One assignment as graded here, and the hidden material its runs must never show."""
@@ -230,7 +222,7 @@ class Lesson:
         found = [s for s in self.hidden_material if s in text]
         found += [tok for tok in re.findall(r"[A-Za-z0-9+/]{20,}", text) if tok in self.hidden_inputs]
         if probe_internals:
-            found += [s for s in PROBE_INTERNALS if s in text]
+            found += [s for s in base.PROBE_INTERNALS if s in text]
         found += [line for line in text.splitlines()
                   if HIDDEN_FILE in line and not re.search(r"cannot (read|list) .*FileNotFoundError", line)]
         return found
@@ -272,8 +264,8 @@ def lesson(short: str, data: Path) -> Lesson:
     hidden_inputs = "\n".join(m for c in checks for m in re.findall(r"arr\('([A-Za-z0-9+/=]+)'", c.probe)
                               if len(m) >= 20)
     return Lesson(short, target, checks, auto_points(release / f"{target.assignment}.ipynb"),
-                  limits_for(short, data), files, sorted(_hidden_test_lines(target) | _grader_code_lines(checks)),
-                  hidden_inputs)
+                  cfg.sandbox(target.assignment), files,
+                  sorted(_hidden_test_lines(target) | _grader_code_lines(checks)), hidden_inputs)
 
 
 assert literal.array([1.0, 2.0]).startswith("arr('"), "the literal format changed; update Lesson.hidden_inputs"

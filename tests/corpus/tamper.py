@@ -592,7 +592,7 @@ def tampered(base_nb: Path | nbformat.NotebookNode, name: str,
              target: Target = GRADIENT_DESCENT) -> nbformat.NotebookNode:
     """The notebook ``base_nb`` (a path or a notebook) with the trick ``name`` (of :func:`tricks` or
     :func:`habits`) filled in for ``target``."""
-    source = tricks(target).get(name) or habits(target)[name]
+    source = _fill(_TAMPER.get(name) or _HARMLESS[name], target)
     base = nbformat.read(base_nb, as_version=4) if isinstance(base_nb, Path) else base_nb
     return insert_cells(base, source, PLACEMENT[name], f"trick: {name}")
 
