@@ -10,6 +10,9 @@ SYSTEM_PYTHON := /usr/bin/python3
 RUNTIME := /opt/lesson03/venv
 PROXY_VERSION := 5.3.0
 CHROMIUM := /usr/bin/chromium
+# MNIST for the course data that `make up` builds (03.2): the real test set beside the checkout on
+# machines without internet; empty: Keras' cache, then its download.
+MNIST_SOURCE ?= $(firstword $(wildcard ../shared/data/mnist))
 
 .PHONY: install system-packages demo test lint typecheck unit clean up down runtime proxy chromium
 
@@ -55,7 +58,7 @@ chromium:
 
 # Start the platform on 127.0.0.1:8000 with the course released; prints new accounts' passwords once.
 up: install runtime proxy
-	$(BIN)/python -m autograder.hub up
+	$(BIN)/python -m autograder.hub up $(if $(MNIST_SOURCE),--mnist-source $(MNIST_SOURCE))
 
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m autograder.hub down; fi

@@ -34,6 +34,8 @@ ROOT_PATH = os.pathsep.join([os.path.dirname(P["engine_python"]), "/usr/local/sb
 STATE = P["state_dir"]
 PRIVATE = D["private_dir"]  # root's only (0700): database, secrets, pid file, log, ledger
 MARK = {D["state_env"]: STATE}  # `down` finds every process of this platform by it
+# The course's public data (lesson03_data.load_mnist reads $COURSE_DATA_DIR), readable by all
+DATA = {"COURSE_DATA_DIR": D["public_data"]} if os.path.isdir(D["public_data"]) else {}
 
 # The hub, the proxy, the database
 c.JupyterHub.ip = P["ip"]
@@ -113,6 +115,7 @@ def pre_spawn_hook(spawner):
     role = _role(spawner.user.name)
     spawner.environment.update({
         **MARK,
+        **DATA,
         "PATH": PATH,
         "JUPYTER_CONFIG_PATH": D["jupyter_dirs"][role],
         "VIRTUAL_ENV": P["runtime"],
@@ -124,6 +127,7 @@ c.Spawner.pre_spawn_hook = pre_spawn_hook
 # The formgrader (a managed service running as the grader account) and the self-check loop
 grader_env = {
     **MARK,
+    **DATA,
     "PATH": PATH,
     "JUPYTER_CONFIG_PATH": D["jupyter_dirs"]["grader"],
     "PYTHONPATH": os.path.join(D["jupyter_dirs"]["grader"], "python"),  # nbgrader's collect, hardened

@@ -25,9 +25,10 @@ import pytest
 
 from autograder.gradebook import Course
 from autograder.hub import accounts, daemon
+from autograder.hub.layout import REPO
 from tests.corpus.gradient_descent_variants import with_cell
 from tests.hub.client import HubError, HubUser
-from tests.hub.platform import ASSIGNMENT, SOLUTION, LoopbackPlatform, hub_command, run_as
+from tests.hub.platform import ASSIGNMENT, MNIST, SOLUTION, LoopbackPlatform, hub_command, run_as
 
 pytestmark = pytest.mark.slow
 pytest_plugins = ["tests.hub.fixtures"]
@@ -142,12 +143,15 @@ class TestTerm:
             assert "BEGIN HIDDEN TESTS" not in page and "__ag_probe__" not in page
 
     def test_course_files_stay_the_graders(self, term: Term) -> None:
-        """Whatever root wrote in the course was handed back to the grader account."""
+        """Whatever root wrote in the course was handed back to the grader account, except the
+        settings root's engine reads and the course data (its hidden split is root's alone)."""
         platform = term.hub.platform
         uid = accounts.ids(platform.grader)[0]
-        mine = {platform.course_dir / n for n in ("nbgrader_config.py", "course.toml")}
-        strays = [p for p in platform.course_dir.rglob("*") if p not in mine and p.lstat().st_uid != uid]
+        data = platform.course_dir / "data"
+        roots = {platform.course_dir / n for n in ("nbgrader_config.py", "course.toml")} | {data, *data.rglob("*")}
+        strays = [p for p in platform.course_dir.rglob("*") if p not in roots and p.lstat().st_uid != uid]
         assert not strays
+        assert {p.lstat().st_uid for p in roots} == {0}
 
 
 class TestWalls:
@@ -171,6 +175,52 @@ class TestWalls:
         self._denied(term.ada.name, "cat", str(course / "gradebook.db"))
         self._denied(term.ada.name, "cat", str(course / "source" / NOTEBOOK))
         self._denied(term.ada.name, "ls", str(course))
+
+    def test_student_reads_no_secret_from_a_kernel_or_a_shell(self, term: Term) -> None:
+        """From a kernel of the student's own server (its REST and websocket API) and from a shell
+        as the student, every secret of the platform is unreadable: the repository (solutions,
+        hidden tests, the engine, its .venv, the hub's configuration), the course copy the hub
+        was made from, the live course (gradebook, source, hidden data) and the hub's state."""
+        platform = term.hub.platform
+        live_data = (platform.course_dir / "data").resolve()
+        secrets = [REPO, REPO / "source" / NOTEBOOK, REPO / "autograder" / "checks" / "numeric.py",
+                   REPO / "hub_config" / "jupyterhub_config.py", REPO / "course.toml", REPO / ".venv" / "pyvenv.cfg",
+                   REPO / "data" / "hidden" / "mnist_hidden.npz", REPO / "gradebook.db",
+                   Path(platform.course_source) / "source" / NOTEBOOK, Path(platform.course_source) / "course.toml",
+                   platform.course_dir, platform.course_dir / "gradebook.db", platform.course_dir / "source" / NOTEBOOK,
+                   live_data / "hidden" / "mnist_hidden.npz", live_data / "hidden",
+                   platform.private, platform.private / "jupyterhub.sqlite", platform.log_file,
+                   platform.private / "jupyterhub_cookie_secret"]
+        present = [str(p) for p in secrets if p.exists()]  # as root; REPO's data/ and gradebook may not exist
+        assert {str(REPO / "source" / NOTEBOOK), str(live_data / "hidden" / "mnist_hidden.npz"),
+                str(platform.log_file)} <= set(present)
+        probe = (
+            "import json, os\n"
+            f"paths = {present!r}\n"
+            "seen = {}\n"
+            "for p in paths:\n"
+            "    try:\n"
+            "        seen[p] = 'LISTED' if os.path.isdir(p) and os.listdir(p) is not None else open(p, 'rb').read(0)\n"
+            "    except PermissionError:\n"
+            "        seen[p] = 'denied'\n"
+            "    except OSError as exc:\n"
+            "        seen[p] = type(exc).__name__\n"
+            "print(json.dumps(seen))\n"
+        )
+        seen = json.loads(term.ada.run_code(probe).strip().splitlines()[-1])
+        assert seen == dict.fromkeys(present, "denied"), {p: v for p, v in seen.items() if v != "denied"}
+        for path in present:
+            self._denied(term.ada.name, "ls" if Path(path).is_dir() else "cat", path)
+
+    def test_student_keeps_the_runtime_the_public_data_and_the_exchange(self, term: Term) -> None:
+        """What students need stays readable: the runtime, the public course data, the exchange."""
+        platform = term.hub.platform
+        out = term.ada.run_code(
+            "import os, numpy\n"
+            "folder = os.environ['COURSE_DATA_DIR']\n"
+            "print(folder, sorted(numpy.load(os.path.join(folder, 'mnist.npz')).files))\n"
+            f"print(os.path.isdir({platform.exchange!r} + '/' + {platform.course_id!r} + '/outbound'))\n")
+        assert out.split() == [str(platform.public_data), "['x_test',", "'x_train',", "'y_test',", "'y_train']", "True"]
 
     def test_student_cannot_reach_formgrader(self, term: Term) -> None:
         """The hub refuses a student the formgrader service (403 at its OAuth step)."""
@@ -212,3 +262,25 @@ def test_formgrader_autograde_runs_nothing(term: Term) -> None:
     assert "none-grade-with-autograder" in answer["error"] + answer["log"]
     scores = Course(term.hub.platform.course_dir).scores(ASSIGNMENT)
     assert scores[term.ada.name] == (21.0, 21.0) and scores[term.bo.name][0] < 21.0
+
+
+def test_mnist_on_the_platform(term: Term) -> None:
+    """03.2 offline on the platform: the course data was built by `up`; a student's kernel loads
+    MNIST with the notebook's own load cell; the solution submitted by the student is graded on
+    the platform with full marks."""
+    hub, instructor, ada = term.hub, term.instructor, term.ada
+    instructor.formgrader("POST", f"/assignment/{MNIST}/assign")
+    assert instructor.formgrader("POST", f"/assignment/{MNIST}/release")["success"]
+    ada.act("fetch", MNIST)
+    release = nbformat.read(REPO / "release" / MNIST / f"{MNIST}.ipynb", as_version=4)
+    cells = [c.source for c in release.cells if c.cell_type == "code"]
+    load = [c for c in cells if "load_mnist" in c][:2]  # the imports, then the load cell
+    printed = ada.run_code("\n".join(load), cwd=MNIST, timeout_s=300)
+    assert "x_train: (7000, 28, 28) uint8" in printed, printed
+    solution = nbformat.read(REPO / "source" / MNIST / f"{MNIST}.ipynb", as_version=4)
+    ada.put_notebook(f"{MNIST}/{MNIST}.ipynb", json.loads(nbformat.writes(solution)))
+    ada.act("submit", MNIST)
+    assert instructor.formgrader("POST", f"/assignment/{MNIST}/collect")["success"]
+    graded = hub_command(hub, "grade", MNIST, "--student", ada.name)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    assert Course(hub.platform.course_dir).scores(MNIST)[ada.name] == (8.0, 8.0), graded.stdout

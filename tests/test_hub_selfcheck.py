@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -122,7 +123,10 @@ class TestSelfCheck:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
         forged = hub.inbound / f"{victim}+{ASSIGNMENT}+{stamp}+forged"
         assert run_as(forger, "mkdir", str(forged)).returncode == 0
-        assert run_as(forger, "cp", str(SOLUTION), str(forged / f"{ASSIGNMENT}.ipynb")).returncode == 0
+        copy = hub.root / "forged.ipynb"  # the repository is root's alone: the forger gets their own copy
+        shutil.copyfile(SOLUTION, copy)
+        copy.chmod(0o644)
+        assert run_as(forger, "cp", str(copy), str(forged / f"{ASSIGNMENT}.ipynb")).returncode == 0
         time.sleep(4 * hub.platform.selfcheck_interval_s)
         assert _ledger(hub)[f"{ASSIGNMENT}/{victim}"]["timestamp"] == homework.rounds[1].timestamp
         submitted = hub.platform.course_dir / "submitted" / victim / ASSIGNMENT / "timestamp.txt"

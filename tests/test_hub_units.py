@@ -16,7 +16,8 @@ from autograder import selfcheck
 from autograder.config import ConfigError
 from autograder.hub import daemon, provision
 from autograder.hub.exchange import Submission, latest, parse_name, special_files
-from autograder.hub.layout import STATE_ENV, Platform
+from autograder.hub.layout import REPO, STATE_ENV, Platform
+from tests.conftest import MNIST_SOURCE
 
 TS = "2026-11-26 21:{:02d}:00.000000 UTC"
 
@@ -177,11 +178,58 @@ def test_hand_back_keeps_root_settings(tmp_path: Path) -> None:
     (tmp_path / "autograded" / "ada" / "x.ipynb").write_text("{}")
     (tmp_path / "nbgrader_config.py").write_text("")
     (tmp_path / "course.toml").write_text("")
+    (tmp_path / "data" / "hidden").mkdir(parents=True)
+    (tmp_path / "data" / "hidden" / "mnist_hidden.npz").write_text("")
     nobody = 65534
     assert provision.hand_back(tmp_path, nobody, nobody) == 3
     assert (tmp_path / "autograded" / "ada" / "x.ipynb").stat().st_uid == nobody
     assert (tmp_path / "nbgrader_config.py").stat().st_uid == 0
     assert (tmp_path / "course.toml").stat().st_uid == 0
+    assert {p.stat().st_uid for p in (tmp_path / "data").rglob("*")} == {0}  # the hidden split stays root's
+
+
+class TestLockDown:
+    def test_repository_and_course_source_become_roots_alone(self, tmp_path: Path) -> None:
+        """``up`` makes the course it runs from and the engine's repository mode 0700."""
+        course = tmp_path / "course"
+        course.mkdir(mode=0o755)
+        locked = provision.lock_down(Platform(state_dir=str(tmp_path / "state"), course_source=str(course)))
+        assert locked == [course.resolve(), REPO]
+        assert {oct(p.stat().st_mode & 0o777) for p in locked} == {"0o700"}
+        assert (REPO / ".venv").stat().st_mode & 0o005 == 0o005  # the sandbox runs it: its mode is kept
+
+    def test_refuses_a_course_another_user_owns(self, tmp_path: Path) -> None:
+        """A course folder that is not root's is refused, with the path and the fix."""
+        course = tmp_path / "course"
+        course.mkdir(mode=0o755)
+        os.chown(course, 65534, 65534)
+        with pytest.raises(PermissionError, match=rf"{course}.*chown -R root:root"):
+            provision.lock_down(Platform(state_dir=str(tmp_path / "state"), course_source=str(course)))
+
+    def test_refuses_a_folder_others_can_write_above_it(self, tmp_path: Path) -> None:
+        """A parent that anyone may write (no sticky bit) would let a student swap the repository."""
+        shared = tmp_path / "shared"
+        (shared / "course").mkdir(parents=True)
+        shared.chmod(0o777)
+        with pytest.raises(PermissionError, match=rf"{shared} .*mode 0o777.*another user replace"):
+            provision.lock_down(Platform(state_dir=str(tmp_path / "state"), course_source=str(shared / "course")))
+
+
+def test_course_data_built_once_and_published(tmp_path: Path) -> None:
+    """``up`` builds the course data from MNIST's files into the live course (hidden split root's,
+    0600) and copies the public part where every user reads it; a second ``up`` keeps both."""
+    platform = Platform(state_dir=str(tmp_path / "state"), home_root=str(tmp_path), mnist_source=str(MNIST_SOURCE))
+    platform.course_dir.mkdir(parents=True)
+    (platform.course_dir / "course.toml").write_text('[grading]\ndata_dir = "data"\n')
+    sizes = provision.course_data(platform)
+    assert sizes is not None and sizes["subset"] and sizes["train"] > 0
+    hidden = platform.course_dir / "data" / "hidden" / "mnist_hidden.npz"
+    assert oct(hidden.stat().st_mode & 0o777) == "0o600" and oct(hidden.parent.stat().st_mode & 0o777) == "0o700"
+    public = platform.public_data / "mnist.npz"
+    assert oct(public.stat().st_mode & 0o777) == "0o644" and oct(public.parent.stat().st_mode & 0o777) == "0o755"
+    before = public.stat().st_mtime_ns
+    assert provision.course_data(platform) is None
+    assert public.stat().st_mtime_ns == before
 
 
 def test_stop_ends_every_marked_process(tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbs = parser.add_subparsers(dest="verb", required=True)
     u = verbs.add_parser("up", help="lay out and start the platform; create and print the demo accounts")
     u.add_argument("--no-demo-accounts", action="store_true", help="create no instructor and student accounts")
+    u.add_argument("--mnist-source", type=Path, default=None,
+                   help="a folder with MNIST (IDX files or mnist.npz) to build the course data from, when it is "
+                        "not built yet (default: Keras' cache, then its download)")
     verbs.add_parser("down", help="stop the hub and everything it started")
     verbs.add_parser("status", help="say whether the hub runs")
     g = verbs.add_parser("grade", help="`autograder grade` on the live course (then hand its files to the grader)")
@@ -38,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb != "up" and saved.exists():
         platform = Platform.load(saved)
     else:
-        platform = Platform(port=args.port, state_dir=str(args.state))
+        source = str(args.mnist_source.resolve()) if args.verb == "up" and args.mnist_source else ""
+        platform = Platform(port=args.port, state_dir=str(args.state), mnist_source=source)
     if args.verb in ("grade", "feedback") and not (platform.course_dir / "nbgrader_config.py").exists():
         print(f"python -m autograder.hub: error: no live course at {platform.course_dir}: run `make up` first "
               f"(or pass the platform's --state folder)", file=sys.stderr)

@@ -46,6 +46,7 @@ class Platform:
     account_prefix: str = ""  # put before every account and group name this platform creates
     course_source: str = str(REPO)  # where the course's settings, source/ and release/ come from
     engine_python: str = str(REPO / ".venv" / "bin" / "python")  # has autograder; runs as root
+    mnist_source: str = ""  # MNIST for the course data (`autograder data --mnist-source`); empty: Keras'
     selfcheck_interval_s: float = 2.0
     demo_students: int = 3
 
@@ -109,6 +110,20 @@ class Platform:
         return self.private / "jupyterhub.log"
 
     @property
+    def public_data(self) -> Path:
+        """The course's public data (``mnist.npz``), readable by every user: each server's
+        ``COURSE_DATA_DIR``.  The hidden split stays in the live course's ``data/hidden``."""
+        return self.state / "course-data"
+
+    @property
+    def secret_folders(self) -> list[Path]:
+        """What only root may read: the course's repository (solutions, hidden tests, course data,
+        the gradebook of ``autograder grade`` run there) and the one holding the grading engine's
+        code and its ``.venv``.  Their contents keep their modes: the sandbox binds the ``.venv``
+        into each jail, where the unprivileged sandbox user runs it."""
+        return list(dict.fromkeys(f.resolve() for f in (Path(self.course_source), REPO)))
+
+    @property
     def ledger(self) -> Path:
         """The self-check service's record of the submissions it handled."""
         return self.private / "selfcheck.json"
@@ -144,6 +159,7 @@ class Platform:
             "grader_home": str(self.grader_home), "course_dir": str(self.course_dir),
             "jupyter_dirs": {role: str(self.jupyter_dir(role)) for role in ROLES},
             "state_env": STATE_ENV, "private_dir": str(self.private), "ledger": str(self.ledger),
+            "public_data": str(self.public_data),
         }
         return {**asdict(self), "derived": derived}
 

@@ -21,6 +21,8 @@ class Report:
     existing: list[str] = field(default_factory=list)  # demo accounts that were there already
     released: list[str] = field(default_factory=list)
     selfcheck: list[str] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)  # folders made root's alone
+    data: str = ""  # what became of the course data
     kernel: str = ""
     started: daemon.Started | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -40,6 +42,8 @@ class Report:
         lines.append("Released: " + (", ".join(self.released) if self.released else "nothing new (already released)"))
         lines.append("Self-check (graded on submission): " + (", ".join(self.selfcheck) if self.selfcheck else
                      "none; list assignments under [selfcheck] in course.toml"))
+        lines.append("Root's only (mode 0700): " + ", ".join(self.locked))
+        lines.append(f"Course data: {self.data}")
         lines.append(f"Kernel: {self.kernel}.  Stop everything with `make down`.")
         return "\n".join(lines)
 
@@ -49,6 +53,7 @@ def up(platform: Platform, demo_accounts: bool = True, release: bool = True) -> 
     report = Report(platform)
     clock = time.monotonic()
     provision.check_runtime(platform)
+    report.locked = [str(p) for p in provision.lock_down(platform)]
     platform.private.mkdir(parents=True, exist_ok=True)
     platform.state.chmod(0o755)  # the role settings in it are read by every user ...
     platform.private.chmod(0o700)  # ... the hub's database and secrets by root only
@@ -57,6 +62,7 @@ def up(platform: Platform, demo_accounts: bool = True, release: bool = True) -> 
     for group in (platform.students_group, platform.instructors_group):
         accounts.ensure_group(group)
     provision.course(platform)
+    report.data = _course_data(platform)
     provision.role_settings(platform)
     report.kernel = str(provision.kernel_spec(platform)["display_name"])
     if demo_accounts:
@@ -77,6 +83,20 @@ def up(platform: Platform, demo_accounts: bool = True, release: bool = True) -> 
         report.released = releasing.result() if releasing else []
     report.timings["up"] = time.monotonic() - clock
     return report
+
+
+def _course_data(platform: Platform) -> str:
+    """Build the course data if needed; what happened, in words (a failure does not stop ``up``:
+    only 03.2 needs the data, and the message says how to build it)."""
+    try:
+        sizes = provision.course_data(platform)
+    except (OSError, ValueError, RuntimeError) as exc:  # no MNIST here, and no network
+        return (f"NOT BUILT ({type(exc).__name__}: {str(exc)[:300]}); 03.2 needs it: run `make up "
+                "MNIST_SOURCE=DIR` with a folder holding MNIST's IDX files or mnist.npz")
+    if not sizes:
+        return f"already built; students read it at {platform.public_data}"
+    built = f"built ({sizes['train']:,} training, {sizes['validate']:,} validation, {sizes['hidden']:,} hidden digits)"
+    return f"{built}; students read it at {platform.public_data}"
 
 
 def down(platform: Platform) -> list[int]:

@@ -11,6 +11,11 @@ Permissions, the whole of the platform's privacy:
   ``nbgrader_config.py`` and ``course.toml``, which root's grading engine reads, stay root's.
 - Users' homes are 0700 (:mod:`autograder.hub.accounts`).
 - The runtime under ``/opt`` is readable and executable by everyone, writable by root only.
+- The repository the platform runs from (solutions, hidden tests, course data), the grading
+  engine and its ``.venv`` are root's alone, mode 0700 (:func:`lock_down`): ``up`` refuses to
+  start where that cannot hold.  The hub's own state (database, secrets, log) is 0700 too.
+- The course data: the hidden split in the live course's ``data/hidden`` (root's, 0700); the
+  public part copied to ``<state>/course-data`` (everyone reads it: ``COURSE_DATA_DIR``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+from autograder import config, data
 from autograder.hub import accounts
 from autograder.hub.layout import Platform
 
@@ -59,6 +65,53 @@ def check_runtime(platform: Platform) -> None:
         if not mode & stat.S_IXOTH:
             raise PermissionError(f"{folder} (mode {oct(mode & 0o7777)}) is not searchable by other users, who "
                                   f"run {platform.runtime}: `chmod o+x {folder}` or put the runtime elsewhere")
+
+
+def lock_down(platform: Platform) -> list[Path]:
+    """Make the platform's secret folders (:attr:`Platform.secret_folders`) root's alone (mode
+    0700) and check that no other user can replace them; returns them.
+
+    Raises ``PermissionError`` naming the folder and the fix when one is not root's, or when a
+    folder above it lets other users rename or replace it (writable without the sticky bit).
+    """
+    folders = platform.secret_folders
+    for folder in folders:
+        st = folder.stat()
+        if st.st_uid != 0:
+            raise PermissionError(f"{folder} belongs to uid {st.st_uid}, not root: the platform runs its code as "
+                                  f"root and keeps solutions there. `chown -R root:root {folder}`, or clone the "
+                                  "repository as root into a root-owned folder (docs/instructor.md)")
+        for parent in folder.parents:
+            pst = parent.stat()
+            if pst.st_uid != 0 or (pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX):
+                raise PermissionError(f"{parent} (owner uid {pst.st_uid}, mode {oct(pst.st_mode & 0o7777)}) lets "
+                                      f"another user replace {folder}: move the repository under a root-owned "
+                                      "folder that only root can write, such as /root or /srv (docs/instructor.md)")
+    for folder in folders:
+        folder.chmod(stat.S_IMODE(folder.stat().st_mode) & 0o700)
+    return folders
+
+
+def course_data(platform: Platform) -> dict[str, int | bool] | None:
+    """Build the live course's data (``autograder data``) when its hidden split is missing, from
+    :attr:`Platform.mnist_source` (empty: Keras' cache or download), then publish the public part
+    to :attr:`Platform.public_data`.  Returns the sizes built (None when it was there already)."""
+    target = Path(config.load(platform.course_dir).data_dir)
+    sizes = None
+    if not (target / data.HIDDEN / data.HIDDEN_FILE).exists():
+        sizes = data.prepare_mnist(target, Path(platform.mnist_source) if platform.mnist_source else None)
+    public = platform.public_data
+    public.mkdir(parents=True, exist_ok=True)
+    public.chmod(0o755)
+    for source in sorted((target / data.PUBLIC).glob("*.npz")):
+        copy = public / source.name
+        if not (copy.exists() and copy.stat().st_mtime == source.stat().st_mtime
+                and copy.stat().st_size == source.stat().st_size):
+            tmp = public / f".{source.name}.tmp"
+            shutil.copy2(source, tmp)
+            tmp.chmod(0o644)
+            os.replace(tmp, copy)
+    return sizes
 
 
 def exchange(platform: Platform) -> Path:
@@ -108,9 +161,10 @@ def hand_back(course_dir: Path, uid: int, gid: int) -> int:
     """Give the grader account every file root wrote in the course (the formgrader must update
     them), except the course folder and its root-owned settings; links are never followed.
     Returns how many entries changed hands."""
-    keep = {course_dir / name for name in (*COURSE_FILES, "data")}
+    keep = {course_dir / name for name in (*COURSE_FILES, "data")}  # data: root's, hidden split included
     changed = 0
     for folder, dirs, files in os.walk(course_dir):
+        dirs[:] = [d for d in dirs if Path(folder) / d not in keep]
         for name in [*dirs, *files]:
             path = Path(folder) / name
             if path in keep:

@@ -4,11 +4,14 @@ the formgrader's API under /services/COURSE/ (instructors)."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote
 
 import requests
+import websocket
 
 
 class HubError(AssertionError):
@@ -111,6 +114,49 @@ class HubUser:
         if answer.status_code != 200:
             raise HubError(f"reading {path} as {self.name} answered {answer.status_code}")
         return answer.text
+
+    def run_code(self, code: str, cwd: str = "", timeout_s: float = 120.0) -> str:
+        """Run ``code`` in a new kernel of this user's server, as a notebook does (the kernels REST
+        API, then the kernel's websocket), and return what it printed; raises with the error's
+        name and value when the code failed.  The kernel is shut down afterwards."""
+        answer = self.server_api("POST", "/api/kernels", json={"name": "python3", "path": cwd})
+        if answer.status_code not in (200, 201):
+            raise HubError(f"starting a kernel as {self.name} answered {answer.status_code}: {answer.text[:300]}")
+        kernel = answer.json()["id"]
+        path = f"/user/{quote(self.name)}/"
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
+        url = self.server.replace("http", "ws", 1) + f"/api/kernels/{kernel}/channels?_xsrf={self._xsrf(path)}"
+        socket = websocket.create_connection(url, timeout=timeout_s, cookie=cookies, origin=self.base,
+                                             header=[f"X-XSRFToken: {self._xsrf(path)}"])
+        try:
+            msg_id = uuid.uuid4().hex
+            socket.send(json.dumps({
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": uuid.uuid4().hex,
+                           "username": self.name, "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                            "allow_stdin": False, "stop_on_error": True}}))
+            printed, error = [], None
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                message = json.loads(socket.recv())
+                if message.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind, content = message["msg_type"], message["content"]
+                if kind == "stream":
+                    printed.append(content["text"])
+                elif kind == "error":
+                    error = f"{content['ename']}: {content['evalue']}"
+                elif kind == "status" and content["execution_state"] == "idle":
+                    break
+            else:
+                raise HubError(f"the kernel of {self.name} did not finish within {timeout_s:.0f} s")
+        finally:
+            socket.close()
+            self.server_api("DELETE", f"/api/kernels/{kernel}")
+        if error:
+            raise HubError(f"code run by {self.name} failed: {error}\n{''.join(printed)[-2000:]}")
+        return "".join(printed)
 
     # The formgrader (instructors)
     def formgrader(self, method: str, path: str) -> Any:

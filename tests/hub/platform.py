@@ -20,8 +20,10 @@ from pathlib import Path
 
 from autograder.hub import accounts, daemon, lifecycle
 from autograder.hub.layout import REPO, Platform
+from tests.conftest import MNIST_SOURCE
 
 ASSIGNMENT = "03.0_gradient_descent"
+MNIST = "03.2_mnist_classifier"
 SOLUTION = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 LOGS = REPO / "artifacts" / "hub-logs"
 
@@ -99,7 +101,7 @@ def running_platform(tag: str, students: int = 2, assignments: Sequence[str] = (
     platform = Platform(port=port, hub_port=hub_port, proxy_api_port=api_port, formgrader_port=formgrader_port,
                         state_dir=str(root / "state"), exchange=str(root / "exchange"), account_prefix=prefix,
                         course_source=str(_course_source(root / "course", assignments, selfcheck)),
-                        demo_students=students, selfcheck_interval_s=1.0)
+                        demo_students=students, selfcheck_interval_s=1.0, mnist_source=str(MNIST_SOURCE))
     test = LoopbackPlatform(platform, root)
     try:
         test.report = lifecycle.up(platform, release=release)
