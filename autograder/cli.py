@@ -103,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--allowed-failures", type=int, metavar="N",
                    help="with a cluster: worker deaths one submission may cause before it is recorded as "
                         "'kernel died' (default: the scheduler's distributed.scheduler.allowed-failures, 3)")
-    f = verbs.add_parser("feedback", help="write nbgrader feedback without hidden tests")
+    f = verbs.add_parser("feedback", help="write nbgrader feedback without hidden tests, student by student; "
+                                          "exit status 1 when some student got none (each is named, with why)")
     f.add_argument("assignment")
     f.add_argument("--student", action="append")
     m = verbs.add_parser("data", help="build the course data: public/ for students, hidden/ for grading 03.2")
@@ -131,13 +132,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "grade":
             _grade(course, args)
         elif args.verb == "feedback":
-            for path in feedback.render(course, args.assignment, args.student):
-                print(path.relative_to(course.root))
-    except (config.ConfigError, ConnectionError, FileNotFoundError, KeyError, ValueError,
-            feedback.HiddenMaterialLeak) as exc:
+            return _feedback(course, args.assignment, args.student)
+    except (config.ConfigError, ConnectionError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _feedback(course: Course, assignment: str, students: list[str] | None) -> int:
+    """Feedback for every student it can be written for; then who got none, and why.  Exit
+    status 1 when someone got none (only once every other student has theirs), else 0."""
+    report = feedback.generate(course, assignment, students)
+    for paths in report.written.values():
+        for path in paths:
+            print(path.relative_to(course.root))
+    summary, *missing = report.lines()
+    print(summary)
+    for line in missing:
+        print(f"autograder: {line}", file=sys.stderr)
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

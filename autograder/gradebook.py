@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,7 +15,9 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder.checks.base import CheckResult
+from autograder.checks.base import CheckResult, student_name, student_text
+
+log = logging.getLogger(__name__)
 
 
 class Course:
@@ -84,9 +88,15 @@ class Course:
 
     def write_autograded(self, assignment: str, student: str, notebook: str, nb: nbformat.NotebookNode,
                          timestamp: str | None) -> Path:
+        """Write ``nb`` as the autograded notebook, its nbgrader metadata the release's
+        (:func:`normalise`), with the submission's timestamp and secret beside it."""
         folder = self.autograded_dir(student, assignment)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{notebook}.ipynb"
+        release = self.release_dir(assignment) / path.name
+        if release.is_file():
+            for change in normalise(nb, nbformat.read(release, as_version=4)):
+                log.warning("%s: %s: %s", student, path.name, change)
         nbformat.write(nb, path)
         if timestamp:
             (folder / "timestamp.txt").write_text(timestamp)
@@ -95,6 +105,56 @@ class Course:
         if secret.is_file():
             (folder / secret.name).write_bytes(secret.read_bytes())
         return path
+
+
+def normalise(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
+    """Give the cells of ``nb`` the nbgrader metadata of the instructor's ``release``, in place;
+    return what was changed, in words.
+
+    nbgrader's feedback and formgrader look every grade, solution and task cell of an autograded
+    notebook up in the gradebook, so one cell the student invented (an unknown or repeated
+    ``grade_id``, metadata without one, or not even a dict) stops them for that student.  The
+    release alone says which cells are nbgrader's: the first cell with one of its ``grade_id``s
+    gets that cell's metadata and cell type back; every other cell loses its nbgrader metadata
+    (its content stays, as an ordinary cell).
+    """
+    trusted: dict[str, nbformat.NotebookNode] = {}
+    for cell in release.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            trusted.setdefault(meta["grade_id"], cell)
+    seen: set[str] = set()
+    changes: list[str] = []
+    for number, cell in enumerate(nb.cells, start=1):
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = nbformat.NotebookNode()
+        if "nbgrader" not in cell.metadata:
+            continue
+        meta = cell.metadata["nbgrader"]
+        item = meta.get("grade_id") if isinstance(meta, dict) else None
+        if not isinstance(item, str) or item not in trusted or item in seen:
+            del cell.metadata["nbgrader"]
+            why = ("is not a dict" if not isinstance(meta, dict) else "has no grade_id" if item is None
+                   else "has a grade_id that is not a string" if not isinstance(item, str)
+                   else f"repeats grade_id {student_text(item)}" if item in seen
+                   else f"has grade_id {student_text(item)}, which the release does not have")
+            changes.append(f"cell {number}: its nbgrader metadata {why}; removed it")
+            continue
+        seen.add(item)
+        source = trusted[item]
+        cell.metadata["nbgrader"] = copy.deepcopy(source.metadata["nbgrader"])  # points, flags, checksum
+        if cell.get("cell_type") != source.cell_type:
+            kind = student_name(cell.get("cell_type"))
+            changes.append(f"cell {number} ({item}): a {kind} cell, {source.cell_type} in the release; made it so")
+            cell.cell_type = source.cell_type
+            if source.cell_type == "code":
+                cell.pop("attachments", None)
+                cell.setdefault("outputs", [])
+                cell.setdefault("execution_count", None)
+            else:
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+    return changes
 
 
 def read_timestamp(submission: Path) -> str | None:

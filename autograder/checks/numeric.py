@@ -15,13 +15,14 @@ relative error the messages report; near zero ``atol`` takes over.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from autograder.checks.base import Plain, Verdict
+from autograder.checks.base import Plain, Verdict, student_name
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -103,13 +104,14 @@ def describe(value: object) -> str:
     """What a returned value is, for "(got ...)" — type and shape, never the whole content.
 
     Probes report values they cannot hand back as plain data with a marker ``"<typename>"``;
-    such a marker is shown as the type name.
+    such a marker is shown as the type name, which the student chose: quoted unless it is a plain
+    name (:func:`~autograder.checks.base.student_name`).
     """
     if value is None:
         return "None"
     if isinstance(value, str):
         if value.startswith("<") and value.endswith(">") and len(value) > 2:
-            return value[1:-1]
+            return _marker(value[1:-1])
         return "str"
     if isinstance(value, np.ndarray):
         return f"ndarray of shape {tuple(value.shape)}, dtype {value.dtype}"
@@ -118,6 +120,18 @@ def describe(value: object) -> str:
     if isinstance(value, (bool, int, float, np.number)):
         return f"{type(value).__name__} {fmt(value)}"
     return type(value).__name__
+
+
+_MARKER_FORMS = (re.compile(r"(ndarray of dtype )(.+)()", re.S), re.compile(r"()(.+)( of length \d+)", re.S))
+
+
+def _marker(text: str) -> str:
+    """A probe's marker text with its student-chosen part (a type or dtype name) made safe: the
+    probes write "TYPE", "ndarray of dtype DTYPE" and "TYPE of length N"."""
+    for form in _MARKER_FORMS:
+        if match := form.fullmatch(text):
+            return match[1] + student_name(match[2]) + match[3]
+    return student_name(text)
 
 
 def _is_real_scalar(value: object) -> bool:

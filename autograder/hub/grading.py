@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autograder import cli
+from autograder import feedback as render_feedback
 from autograder.gradebook import Course
 from autograder.hub import accounts, provision
 from autograder.hub.layout import Platform
@@ -83,19 +84,31 @@ def grade(platform: Platform, args: Sequence[str]) -> int:
 def feedback(platform: Platform, assignment: str, students: Sequence[str] | None = None,
              release: bool = True) -> int:
     """``autograder feedback`` on the live course, then (unless ``release`` is false) nbgrader's
-    ``release_feedback`` as the grader account."""
+    ``release_feedback`` as the grader account for every student who got feedback: one student
+    without feedback stops nobody else's.  Prints who got feedback and who did not, and why;
+    returns 1 when someone did not (or a release failed), else 0."""
     course = Course(platform.course_dir)
     carry_secrets(course, assignment, students)
-    only = [a for s in students or () for a in ("--student", s)]
     try:
-        status = cli.main(["--course", str(platform.course_dir), "feedback", assignment, *only])
+        report = render_feedback.generate(course, assignment, list(students) if students else None)
     finally:
         _hand_back(platform)
-    if status or not release:
-        return status
+    summary, *missing = report.lines()
+    print(summary)
+    for line in missing:
+        print(line)
+    if not release:
+        print(f"feedback of {assignment} not released (--no-release)")
+        return 1 if missing else 0
     answer = release_feedback_as(platform.grader, platform.bin / "python", course, Path(platform.exchange),
-                                 assignment, students)
-    for student, error in answer.items():
-        print(f"released feedback of {assignment} to {student}" if error is None else
-              f"release_feedback of {assignment} for {student} failed: {error[-1500:]}")
-    return 1 if any(answer.values()) else 0
+                                 assignment, report.fed) if report.fed else {}
+    released = sorted(s for s, error in answer.items() if error is None)
+    print(f"released feedback of {assignment} to {len(released)} students" + (f": {', '.join(released)}" if released
+                                                                              else ""))
+    for student, error in sorted(answer.items()):
+        if error is not None:
+            print(f"release_feedback of {assignment} for {student} failed: {error[-1500:]}")
+    if missing:
+        print(f"not released to {len(missing)} students without feedback: "
+              + ", ".join(sorted(report.missing)))
+    return 1 if missing or len(released) < len(answer) else 0

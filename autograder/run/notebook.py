@@ -7,24 +7,34 @@ their ``grade_id``.  Items whose test cell the student deleted are probed at the
 
 from __future__ import annotations
 
+import builtins
 import copy
 import re
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from autograder.checks.base import Check, CheckResult, Status
+from autograder.checks.base import (
+    Check,
+    CheckResult,
+    Status,
+    mark_student_text,
+    one_line,
+    student_name,
+    student_text,
+)
 from autograder.run import plain
 from autograder.run.kernel import Execution, KernelDied, SandboxedKernel
 from autograder.sandbox import warmup
 from autograder.sandbox.jail import Jail
 from autograder.sandbox.limits import Limits
 
+ERROR_TEXT_LIMIT = 120  # characters of a student's exception message shown in its verdict
 WITHHELD = "[output withheld: this cell ran after a hidden check, and its output could show hidden inputs]\n"
 
 
@@ -80,30 +90,60 @@ def _verdict(check: Check, points: float, run: Execution, marker: str,
         return CheckResult(check.item, Status.ERROR, 0.0, points,
                            f"{function}: the check could not read a result ({exc}); "
                            "does your code replace print, sys.stdout or other built-ins?")
+    # Every string below came from the student's kernel: names via student_name, free text via
+    # student_text, and whatever a check's verdict copied into its message via mark_student_text.
     if isinstance(answer, dict) and "__missing__" in answer:
         missing = answer["__missing__"] if isinstance(answer["__missing__"], list) else ["?"]
-        names = ", ".join(str(n) for n in missing)
+        names = ", ".join(student_name(n) for n in missing[:10])
         verb = "is" if len(missing) == 1 else "are"
         return CheckResult(check.item, Status.MISSING, 0.0, points,
                            f"{names} {verb} not defined: define {'it' if len(missing) == 1 else 'them'} "
                            "in the solution cell, keep the name, and check that the cell runs without error")
     if isinstance(answer, dict) and "__error__" in answer:
         error = answer["__error__"]
-        text = ": ".join(str(e) for e in error) if isinstance(error, list) else str(error)
         if isinstance(error, list) and error and error[0] == "NotImplementedError":
             return CheckResult(check.item, Status.ERROR, 0.0, points,
                                f"{function} raised NotImplementedError: it is still the stub; "
                                "replace `raise NotImplementedError()` with your solution")
-        return CheckResult(check.item, Status.ERROR, 0.0, points, f"{function} raised {scrub(text)}")
+        if isinstance(error, list) and error:
+            raised, detail = _exception_name(error[0]), scrub(": ".join(str(e) for e in error[1:] if e))
+        else:
+            raised, detail = "an exception", scrub(str(error))
+        return CheckResult(check.item, Status.ERROR, 0.0, points, f"{function} raised {raised}"
+                           + (f": {student_text(detail, ERROR_TEXT_LIMIT)}" if detail else ""))
     if not isinstance(answer, dict):
         return CheckResult(check.item, Status.ERROR, 0.0, points,
                            f"{function}: the check got {type(answer).__name__} back instead of its result")
+    sent = set(_strings(answer))  # before the grader adds its own entries
     if check.artifact and attach is not None:
         attach(check, answer)
     verdict = check.verdict(answer)
     fraction = min(max(float(verdict.fraction), 0.0), 1.0)
     status = Status.PASSED if fraction >= 1.0 else Status.FAILED
-    return CheckResult(check.item, status, round(fraction * points, 6), points, verdict.message)
+    message = mark_student_text(verdict.message, sent)
+    return CheckResult(check.item, status, round(fraction * points, 6), points, message)
+
+
+def _exception_name(name: object) -> str:
+    """A built-in exception's name as it is; any other name scrubbed (it may carry hidden inputs) and
+    quoted unless it is a plain name."""
+    builtin = getattr(builtins, str(name), None)
+    if isinstance(builtin, type) and issubclass(builtin, BaseException):
+        return str(name)
+    return student_name(scrub(str(name)))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a decoded answer, dict keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def grade_notebook(
@@ -242,12 +282,21 @@ def autograded_copy(nb: nbformat.NotebookNode, release: nbformat.NotebookNode,
             cell.outputs = [_result_output(result)]
         elif item in visible and visible[item].metadata.get("nbgrader", {}).get("locked"):
             cell.source = visible[item].source  # locked cells are restored, as nbgrader does
+    present = {grade_id(cell) for cell in out.cells}
+    for item, result in by_item.items():  # a test cell the student deleted: its verdict at the end
+        if item not in present and item in visible and visible[item].cell_type == "code":
+            cell = copy.deepcopy(visible[item])
+            cell.outputs = [_result_output(result)]
+            out.cells.append(cell)
     return out
 
 
 def _result_output(result: CheckResult) -> Any:
-    text = f"[{result.status.value}] {result.points:g} / {result.max_points:g} points\n{result.message}\n"
+    """The verdict as the test cell's output: the grader's header "[status] points / max points"
+    on the first line, the message on the second, on one line, so no text of the student's (all
+    of it quoted, see :func:`_verdict`) can start a line or show a status of its own."""
+    message = mark_student_text(one_line(result.message))
+    text = f"[{result.status.value}] {result.points:g} / {result.max_points:g} points\n{message}\n"
     if result.status is Status.PASSED:
         return nbformat.v4.new_output("stream", name="stdout", text=text)
-    return nbformat.v4.new_output("error", ename=result.status.value, evalue=result.message,
-                                  traceback=[text])
+    return nbformat.v4.new_output("error", ename=result.status.value, evalue=message, traceback=[text])
