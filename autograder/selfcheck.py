@@ -12,7 +12,7 @@ One pass, for each self-check assignment: find in the exchange's inbound each st
 genuine submission (:mod:`autograder.hub.exchange`: the folder is the named student's own);
 those not handled yet (by student and nbgrader timestamp, in the ledger) are collected with
 nbgrader's collect (hardened), graded in sandboxes (:func:`autograder.batch.grade`), given
-feedback (:func:`autograder.feedback.render`, which refuses to show hidden material) and released
+feedback (:func:`autograder.feedback.generate`, which refuses to show hidden material) and released
 with nbgrader's ``release_feedback``.  A resubmission has a new timestamp and is graded again;
 the same timestamp is never graded twice.  The loop polls every ``--interval`` seconds.
 
@@ -182,17 +182,14 @@ class SelfCheck:
                                                            [s.student for s in ready], progress=False)}
             scores = self.course.scores(assignment)
             carry_secrets(self.course, assignment, [s.student for s in ready])
-            refused: set[str] = set()
-            try:
-                feedback.render(self.course, assignment, [s.student for s in ready])
-            except feedback.HiddenMaterialLeak as exc:
-                refused = {s.student for s in ready if f"/{s.student}/" in exc.args[0]}
+            report = feedback.generate(self.course, assignment, [s.student for s in ready])
+            refused = report.missing  # hidden material in it, or nbgrader wrote none: the others go on
             errors = self.release(assignment, [s.student for s in ready if s.student not in refused])
             for s in ready:
                 score, max_score = scores.get(s.student, (0.0, 0.0))
                 if s.student in refused:
                     outcomes[s.student] = Outcome(assignment, s.student, s.timestamp, "refused", score, max_score,
-                                                  "feedback would show hidden material; not released")
+                                                  f"no feedback released: {refused[s.student][:300]}")
                     continue
                 if errors.get(s.student):
                     raise RuntimeError(f"nbgrader release_feedback {assignment} --student {s.student} failed: "
