@@ -15,7 +15,7 @@ import pytest
 
 from autograder import config
 from autograder.course import keras_models
-from autograder.models.judge import measure
+from autograder.models.judge import accuracy, measure
 from autograder.models.safety import Refused, inspect
 from autograder.public.lesson03_data import make_spirals
 from autograder.sandbox.jail import Jail
@@ -134,24 +134,24 @@ class TestInspect:
 class TestMeasure:
     def test_trained_model_is_evaluated_on_hidden_points(self, files: dict[str, Path]) -> None:
         x, y = make_spirals(1000, seed=99)
-        got = measure(files["trained"], LIMIT, data=(x, y))
+        got = measure(files["trained"], LIMIT, inputs=x, classes=3)
         assert got.input_shape == (None, 2) and got.output_shape == (None, 3)
-        assert got.accuracy is not None and got.accuracy > 0.9 and got.n == 1000
+        assert accuracy(got, y) > 0.9 and got.predicted is not None and got.predicted.shape == (1000,)
         assert got.device == "cpu"
-        untrained = measure(files["untrained"], LIMIT, data=(x, y))
-        assert untrained.accuracy is not None and untrained.accuracy < 0.6
+        untrained = measure(files["untrained"], LIMIT, inputs=x, classes=3)
+        assert accuracy(untrained, y) < 0.6
 
     @pytest.mark.parametrize("name", ["lambda", "custom", "truncated"])
     def test_refused_files_run_no_code(self, files: dict[str, Path], name: str) -> None:
         MARKER.unlink(missing_ok=True)
         with pytest.raises(Refused):
-            measure(files[name], LIMIT, data=make_spirals(50, seed=1))
+            measure(files[name], LIMIT, inputs=make_spirals(50, seed=1)[0], classes=3)
         assert not MARKER.exists()
 
     def test_wrong_input_shape_is_a_clear_failure(self, files: dict[str, Path]) -> None:
         x = np.zeros((10, 5), dtype=np.float32)
         with pytest.raises(Refused, match="could not predict on"):
-            measure(files["trained"], LIMIT, data=(x, np.zeros(10, dtype=np.int64)))
+            measure(files["trained"], LIMIT, inputs=x, classes=3)
 
 
 class TestFetch:

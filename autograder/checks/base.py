@@ -35,6 +35,7 @@ class Verdict:
 
     fraction: float
     message: str
+    status: Status | None = None  # what happened, when not passed/failed by the fraction (a timeout)
 
     @property
     def passed(self) -> bool:

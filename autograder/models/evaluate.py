@@ -1,14 +1,19 @@
-"""Load a student's model and measure it: run by the grader inside a jail that runs no student
-code (see :func:`autograder.models.judge.evaluate`).
+"""Load a student's model and run it on hidden inputs: run by the grader inside a jail that runs
+no student code (see :func:`autograder.models.judge.measure`).
 
 Standalone on purpose (only numpy and Keras): the grader copies this file into the jail, which
-cannot see the grader's package.  It reads ``request.json`` from the working folder and writes
-``result.json``: the model's input and output shapes, and the accuracy on the labelled arrays of
-``data`` when one is given.  Loading uses ``safe_mode=True`` and ``compile=False``.
+cannot see the grader's package.  It reads ``request.json`` from the working folder (the model
+file's name, and ``inputs``: a ``.npy`` file of hidden inputs, or null) and writes
+``result.json``: whether the model loaded, the device, the model's input and output shapes and,
+with inputs, its ``outputs`` (one row of class probabilities per input, float32) as a plain-data
+array ``{"__nd__": [dtype, shape, base64]}``.  It never sees a label and computes no score: the
+grader decodes the outputs strictly and scores them with labels that stay outside the jail.
+Loading uses ``safe_mode=True`` and ``compile=False``.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -50,6 +55,11 @@ def _inputs(x: np.ndarray, shape: list[int | None]) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def _plain(array: np.ndarray) -> dict[str, list[Any]]:
+    data = np.ascontiguousarray(array)
+    return {"__nd__": [data.dtype.str, list(data.shape), base64.b64encode(data.tobytes()).decode()]}
+
+
 def main() -> dict[str, Any]:
     request = json.loads(open("request.json").read())
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -61,19 +71,13 @@ def main() -> dict[str, Any]:
         return {"loaded": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     out: dict[str, Any] = {"loaded": True, "device": _device(),
                            "input_shape": _shape(model.input_shape), "output_shape": _shape(model.output_shape)}
-    if request.get("data"):
-        with np.load(request["data"]) as data:
-            x, y = data["x"], data["y"]
+    if request.get("inputs"):
+        x = np.load(request["inputs"], allow_pickle=False)
         try:
-            probs = np.asarray(model.predict(_inputs(x, out["input_shape"]), batch_size=256, verbose=0))
+            outputs = np.asarray(model.predict(_inputs(x, out["input_shape"]), batch_size=256, verbose=0))
+            out["outputs"] = _plain(outputs.astype(np.float32))
         except Exception as exc:
             out["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-            return out
-        if probs.ndim != 2 or len(probs) != len(y):
-            out["error"] = f"the model's predictions have shape {list(probs.shape)}"
-            return out
-        out["accuracy"] = float(np.mean(np.argmax(probs, axis=1) == y))
-        out["n"] = len(y)
     return out
 
 

@@ -119,7 +119,7 @@ def _verdict(check: Check, points: float, run: Execution, marker: str,
         attach(check, answer)
     verdict = check.verdict(answer)
     fraction = min(max(float(verdict.fraction), 0.0), 1.0)
-    status = Status.PASSED if fraction >= 1.0 else Status.FAILED
+    status = verdict.status or (Status.PASSED if fraction >= 1.0 else Status.FAILED)
     message = mark_student_text(verdict.message, sent)
     return CheckResult(check.item, status, round(fraction * points, 6), points, message)
 
