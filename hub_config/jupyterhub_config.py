@@ -9,7 +9,8 @@ have the ``autograder`` package: everything this file needs is in ``platform.jso
   (``<course>-students``, ``<course>-instructors``);
 - LocalProcessSpawner: each user's Jupyter server runs as that user, from the shared runtime,
   with the Jupyter settings of their role first on JUPYTER_CONFIG_PATH (students see the
-  assignment list only; no formgrader, no create-assignment);
+  assignment list only; no formgrader, no create-assignment), in a cgroup of its own with a CPU
+  quota and a memory limit (``user_cpus``, ``user_memory_mb`` in platform.json);
 - the formgrader: the grader account's Jupyter server as the managed service named after the
   course, reached by the hub group ``formgrade-<course>`` through a role holding
   ``access:services!service=<course>`` (nbgrader's "Using nbgrader with JupyterHub");
@@ -20,6 +21,8 @@ import grp
 import json
 import os
 import pwd
+
+from jupyterhub.spawner import LocalProcessSpawner
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
@@ -102,8 +105,63 @@ c.JupyterHub.load_roles = [
     },
 ]
 
-# Each user's server: their Unix user, the shared runtime, the settings of their role
-c.JupyterHub.spawner_class = "localprocess"
+# Each user's server: their Unix user, the shared runtime, the settings of their role, and a
+# cgroup of its own (a CPU quota and a memory limit), so that a student's busy loops cannot slow
+# the other students or the grading jails beyond their share.
+CGROUP = "/sys/fs/cgroup"
+PERIOD_US = 100_000
+
+
+def _write(path, value):
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def user_cgroups(name):
+    """The cgroup(s) of ``name``'s server, created with its limits (platform.json's ``user_cpus``
+    and ``user_memory_mb``): ``<users_cgroup>/<name>`` on cgroup v2, or under the v1 cpu and
+    memory hierarchies.  Returns their ``cgroup.procs`` files."""
+    quota = str(max(int(P["user_cpus"] * PERIOD_US), 1000))
+    memory = str(P["user_memory_mb"] * 1024**2)
+    if os.path.exists(f"{CGROUP}/cgroup.controllers"):  # v2: one group, the controllers delegated to it
+        parent = f"{CGROUP}/{D['users_cgroup']}"
+        for path in (CGROUP, parent):
+            os.makedirs(path, exist_ok=True)
+            _write(f"{path}/cgroup.subtree_control", "+cpu +memory")
+        group = f"{parent}/{name}"
+        os.makedirs(group, exist_ok=True)
+        _write(f"{group}/cpu.max", f"{quota} {PERIOD_US}")
+        _write(f"{group}/memory.max", memory)
+        return [f"{group}/cgroup.procs"]
+    limits = {"cpu": {"cpu.cfs_period_us": str(PERIOD_US), "cpu.cfs_quota_us": quota},
+              "memory": {"memory.limit_in_bytes": memory}}
+    procs = []
+    for controller, files in limits.items():
+        group = f"{CGROUP}/{controller}/{D['users_cgroup']}/{name}"
+        os.makedirs(group, exist_ok=True)
+        for key, value in files.items():
+            _write(f"{group}/{key}", value)
+        procs.append(f"{group}/cgroup.procs")
+    return procs
+
+
+class CourseSpawner(LocalProcessSpawner):
+    """LocalProcessSpawner that starts each server in its user's cgroup (joined as root, before
+    the switch to the user, who cannot leave it)."""
+
+    def make_preexec_fn(self, name):
+        become_user = super().make_preexec_fn(name)
+        procs = user_cgroups(name)
+
+        def preexec():
+            for path in procs:
+                _write(path, str(os.getpid()))
+            become_user()
+
+        return preexec
+
+
+c.JupyterHub.spawner_class = CourseSpawner
 c.Spawner.cmd = [os.path.join(RUNTIME_BIN, "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.env_keep = ["LANG", "LC_ALL", "TZ"]

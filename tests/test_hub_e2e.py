@@ -222,6 +222,29 @@ class TestWalls:
             f"print(os.path.isdir({platform.exchange!r} + '/' + {platform.course_id!r} + '/outbound'))\n")
         assert out.split() == [str(platform.public_data), "['x_test',", "'x_train',", "'y_test',", "'y_train']", "True"]
 
+    def test_student_server_gets_its_share_of_the_cpu_only(self, term: Term) -> None:
+        """A student's server (and its kernels) runs in its own cgroup, with a CPU quota: four
+        busy processes for 3 s get at most the quota's CPU time, not the machine's."""
+        platform = term.hub.platform
+        out = term.ada.run_code(
+            "import multiprocessing, os, time\n"
+            "def spin(seconds):\n"
+            "    end = time.monotonic() + seconds\n"
+            "    while time.monotonic() < end:\n"
+            "        pass\n"
+            "print(open('/proc/self/cgroup').read().replace('\\n', ' '))\n"
+            "began, wall = os.times(), time.monotonic()\n"
+            "workers = [multiprocessing.Process(target=spin, args=(3.0,)) for _ in range(4)]\n"
+            "for w in workers: w.start()\n"
+            "for w in workers: w.join()\n"
+            "after = os.times()\n"
+            "print(after.children_user + after.children_system - began.children_user - began.children_system,"
+            " time.monotonic() - wall)\n")
+        groups, used = out.strip().splitlines()
+        assert f"/{platform.users_cgroup}/{term.ada.name}" in groups, groups
+        cpu_seconds, wall = (float(v) for v in used.split())
+        assert cpu_seconds <= platform.user_cpus * wall * 1.15 + 0.3, (cpu_seconds, wall)
+
     def test_student_cannot_reach_formgrader(self, term: Term) -> None:
         """The hub refuses a student the formgrader service (403 at its OAuth step)."""
         with pytest.raises(HubError, match="403"):

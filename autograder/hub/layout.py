@@ -48,6 +48,8 @@ class Platform:
     engine_python: str = str(REPO / ".venv" / "bin" / "python")  # has autograder; runs as root
     mnist_source: str = ""  # MNIST for the course data (`autograder data --mnist-source`); empty: Keras'
     selfcheck_interval_s: float = 2.0
+    user_cpus: float = 1.0  # each user's server (and its kernels): at most this many cores' worth of CPU time
+    user_memory_mb: int = 4096  # ... and this much memory; 03.2's training in a student's server needs ~1.5 GiB
     demo_students: int = 3
 
     # Accounts and groups
@@ -78,6 +80,13 @@ class Platform:
         return f"formgrade-{self.course_id}"
 
     # Folders
+    @property
+    def users_cgroup(self) -> str:
+        """The cgroup (under each controller's hierarchy) holding one group per user's server, so
+        that no student's server takes more than its share of the machine from the others or
+        from grading."""
+        return f"{self.account_prefix}{self.course_id}-users"
+
     @property
     def grader_home(self) -> Path:
         return Path(self.home_root) / self.grader
@@ -159,7 +168,7 @@ class Platform:
             "grader_home": str(self.grader_home), "course_dir": str(self.course_dir),
             "jupyter_dirs": {role: str(self.jupyter_dir(role)) for role in ROLES},
             "state_env": STATE_ENV, "private_dir": str(self.private), "ledger": str(self.ledger),
-            "public_data": str(self.public_data),
+            "public_data": str(self.public_data), "users_cgroup": self.users_cgroup,
         }
         return {**asdict(self), "derived": derived}
 

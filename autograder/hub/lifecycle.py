@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from autograder import selfcheck
 from autograder.hub import accounts, daemon, provision
 from autograder.hub.layout import Platform
+from autograder.sandbox import cgroup
 
 
 @dataclass
@@ -100,5 +101,14 @@ def _course_data(platform: Platform) -> str:
 
 
 def down(platform: Platform) -> list[int]:
-    """Stop the hub and everything it started; returns the process ids that were ended."""
-    return daemon.stop(platform)
+    """Stop the hub and everything it started, and remove the users' cgroups (empty by then);
+    returns the process ids that were ended."""
+    ended = daemon.stop(platform)
+    for hierarchy in (cgroup.ROOT, cgroup.ROOT / "cpu", cgroup.ROOT / "memory"):
+        parent = hierarchy / platform.users_cgroup
+        for group in [*parent.glob("*/"), parent] if parent.is_dir() else []:
+            try:
+                group.rmdir()
+            except OSError:  # a process is still in it (gone in a moment): left for the next `down`
+                pass
+    return ended
