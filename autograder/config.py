@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from autograder.sandbox.jail import gpu_memory_mb
 from autograder.sandbox.limits import Limits
 
 
@@ -26,6 +27,8 @@ class GradingConfig:
     disk_mb: int = 256
     cell_timeout_s: float = 30.0
     notebook_timeout_s: float = 300.0
+    cpus: float = 0.0  # cores per submission (CPU quota); 0: this machine's cores / workers, at least 1
+    gpu_memory_mb: int = 0  # GPU memory per submission (TensorFlow, JAX); 0: the GPU's memory / workers
     data_dir: str = "data"  # course data: public/ is mounted into sandboxes, hidden/ is the grader's
     # [assignments."ID"] tables: limit overrides (any key above) and the assignment's own
     # settings (gpu, thresholds), which its checks read.
@@ -44,16 +47,32 @@ class GradingConfig:
 
     def sandbox(self, assignment: str) -> Limits:
         """The limits and surroundings of ``assignment``'s sandboxes: its limit overrides, the
-        public course data, a GPU when it asks for one, seeds when it must be deterministic."""
+        public course data, a GPU when it asks for one (and its share of the GPU's memory),
+        seeds when it must be deterministic."""
         table = self.assignments.get(assignment, {})
         public = Path(self.data_dir) / "public"
-        preamble = _DETERMINISM.format(seed=int(table.get("seed", 0))) if table.get("deterministic") else ""
-        return replace(self.for_assignment(assignment).limits(), data_dir=str(public) if public.is_dir() else "",
-                       gpu=bool(table.get("gpu", False)), preamble=preamble)
+        own = self.for_assignment(assignment)
+        gpu = bool(table.get("gpu", False))
+        # The GPU's memory is known where the grader runs next to it; a cluster's coordinator
+        # knows nothing of its workers' GPUs: there only an explicit gpu_memory_mb caps it.
+        share = own.gpu_memory_mb or (gpu_memory_mb() // own.worker_count if gpu and not own.cluster else 0)
+        preamble = _GPU_MEMORY.format(mb=share) if gpu and share else ""
+        if table.get("deterministic"):
+            preamble += _DETERMINISM.format(seed=int(table.get("seed", 0)))
+        return replace(own.limits(), data_dir=str(public) if public.is_dir() else "", gpu=gpu,
+                       gpu_memory_mb=share if gpu else 0, preamble=preamble)
 
     @property
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    @property
+    def cpu_share(self) -> float:
+        """Cores per submission: ``cpus``, else this machine's cores / workers, at least 1 (on a
+        cluster, whose workers' cores this machine does not know, 1)."""
+        if self.cpus:
+            return self.cpus
+        return 1.0 if self.cluster else max(1.0, (os.cpu_count() or 1) / self.worker_count)
 
     def limits(self) -> Limits:
         return Limits(
@@ -62,6 +81,8 @@ class GradingConfig:
             disk_bytes=self.disk_mb * 1024**2,
             cell_timeout_s=self.cell_timeout_s,
             notebook_timeout_s=self.notebook_timeout_s,
+            cpus=self.cpu_share,
+            gpu_memory_mb=self.gpu_memory_mb,
         )
 
 
@@ -77,8 +98,23 @@ else:  # another Keras backend (JAX): deterministic XLA kernels on GPU, Keras' o
     _ag_keras.utils.set_random_seed({seed})
 del _ag_os, _ag_random, _ag_np
 """
-_LIMIT_KEYS = ("memory_mb", "pids", "disk_mb", "cell_timeout_s", "notebook_timeout_s")
-_MINIMUM = {"workers": 0, "memory_mb": 64, "pids": 8, "disk_mb": 1, "cell_timeout_s": 0.1, "notebook_timeout_s": 0.1}
+_GPU_MEMORY = """\
+def _ag_gpu_memory(limit_mb):
+    import os
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return  # JAX: the jail sets XLA_PYTHON_CLIENT_MEM_FRACTION
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.set_logical_device_configuration(gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=limit_mb)])
+    if gpus:  # growth is on (TF_FORCE_GPU_ALLOW_GROWTH); TensorFlow would refuse a notebook's own call beside a limit
+        tf.config.experimental.set_memory_growth = lambda device, enable: None
+_ag_gpu_memory({mb})
+del _ag_gpu_memory
+"""
+_LIMIT_KEYS = ("memory_mb", "pids", "disk_mb", "cell_timeout_s", "notebook_timeout_s", "cpus", "gpu_memory_mb")
+_MINIMUM = {"workers": 0, "memory_mb": 64, "pids": 8, "disk_mb": 1, "cell_timeout_s": 0.1, "notebook_timeout_s": 0.1,
+            "cpus": 0.0, "gpu_memory_mb": 0}
 
 
 def load(root: Path, **overrides: Any) -> GradingConfig:

@@ -1,6 +1,7 @@
 """03.2 on a real NVIDIA GPU: the solution trains in the sandbox on the GPU, the trusted evaluator
 says it measured on the GPU, and a Dask worker labelled ``GPU=1`` grades the GPU jobs there
-while a CPU worker sees no GPU.
+while a CPU worker sees no GPU.  Each jail's share of the GPU's memory is checked as the
+arguments the jail and the configuration build from this GPU's size.
 
 Skipped on machines without a GPU (``/dev/nvidia*``): CI has none.  Run on a GPU host as root,
 with the runtime's Keras backend (``KERAS_BACKEND``, TensorFlow by default) built for CUDA.
@@ -20,7 +21,7 @@ from autograder.course import checks_for
 from autograder.demo import write_course
 from autograder.gradebook import Course
 from autograder.run.notebook import auto_points, grade_notebook
-from autograder.sandbox.jail import gpu_devices
+from autograder.sandbox.jail import Jail, gpu_devices, gpu_memory_mb
 from tests.conftest import REPO, use_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not gpu_devices(), reason="no NVIDIA GPU on this machine")]
@@ -75,3 +76,19 @@ def test_gpu_worker_grades_the_gpu_jobs(tmp_path: Path, mnist_data: Path) -> Non
         accuracy = next(r for r in results if r.item == "test_accuracy")
         assert "evaluated on GPU (" in accuracy.message, (run.job.student, accuracy.message, run.notes)
         assert run.score == sum(auto_points(RELEASE / f"{DIGITS}.ipynb").values()), run.results
+
+
+def test_jails_get_their_share_of_the_gpu_memory() -> None:
+    """The share is this GPU's memory / workers: TensorFlow's limit in the preamble, JAX's fraction
+    in the jail's environment (tests/test_cpu_share.py checks the same with the GPU's size faked)."""
+    total = gpu_memory_mb()
+    assert total > 1024, "nvidia-smi does not report this GPU's memory"
+    limits = config.load(REPO, workers=4).sandbox(DIGITS)
+    assert limits.gpu_memory_mb == total // 4 and f"_ag_gpu_memory({total // 4})" in limits.preamble
+    jail = Jail(limits)
+    try:
+        argv = jail.argv(["python"])
+    finally:
+        jail.close()
+    env = {argv[i + 1]: argv[i + 2] for i, arg in enumerate(argv) if arg == "--setenv"}
+    assert float(env["XLA_PYTHON_CLIENT_MEM_FRACTION"]) == pytest.approx(0.25, abs=0.001)

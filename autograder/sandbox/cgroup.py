@@ -1,10 +1,19 @@
-"""Memory and pids limits for one sandbox, and the out-of-memory evidence, on cgroup v1 or v2.
+"""Memory, pids and CPU limits for one sandbox, and the out-of-memory evidence, on cgroup v1 or v2.
 
 cgroup v2 (the unified hierarchy, the default of current Debian, Ubuntu and Kubernetes nodes):
-one group ``/sys/fs/cgroup/autograder/<id>`` with ``memory.max``, ``memory.swap.max = 0`` and
-``pids.max``; the parent ``autograder`` holds no process and delegates the memory and pids
-controllers to its children.  cgroup v1: a pair of groups ``autograder/<id>`` under the memory
-and pids hierarchies, memory and memory+swap capped alike.
+one group ``/sys/fs/cgroup/autograder/<id>`` with ``memory.max``, ``memory.swap.max = 0``,
+``pids.max``, ``cpu.max`` (the CPU quota: ``cpus`` cores' worth of every period) and
+``cpu.weight`` (the same for every group); the parent ``autograder`` holds no process and
+delegates the memory, pids and cpu controllers to its children.  cgroup v1: three groups
+``autograder/<id>`` under the memory, pids and cpu hierarchies, memory and memory+swap capped
+alike, the quota in ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` and the weight in ``cpu.shares``.
+
+The quota caps what a group's processes, however many, can take of the machine, so a
+submission's time limits measure its own work; the weight shares the CPU between groups that
+want more than is free.  Every group sits under one ``autograder`` parent at the top of the
+hierarchy, which as a whole weighs no more than any other top-level group (or, on v1, a
+process of the root group): the grader's trusted work (decoding answers, verdicts, the
+gradebook) keeps its share however many sandboxes are busy.
 """
 
 from __future__ import annotations
@@ -17,11 +26,13 @@ from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "autograder"
-CONTROLLERS = ("memory", "pids")
+CONTROLLERS = ("memory", "pids", "cpu")
+PERIOD_US = 100_000  # the CPU quota's period: the kernel's default
+WEIGHT_V2, SHARES_V1 = 100, 1024  # the kernel's default weight: every group the same
 
 
 class CgroupError(RuntimeError):
-    """No writable cgroup v2 tree, nor cgroup v1 memory and pids hierarchies."""
+    """No writable cgroup v2 tree, nor cgroup v1 memory, pids and cpu hierarchies."""
 
 
 def unified() -> bool:
@@ -30,7 +41,7 @@ def unified() -> bool:
 
 
 def _delegate(group: Path) -> None:
-    """Enable the memory and pids controllers for ``group``'s children (and for ``group`` itself
+    """Enable the memory, pids and cpu controllers for ``group``'s children (and for ``group`` itself
     in its parent), creating ``group`` if needed."""
     for path in (group.parent, group):
         path.mkdir(exist_ok=True)
@@ -51,15 +62,20 @@ def _counters(path: Path) -> dict[str, int]:
 
 
 class Cgroup:
-    """The group (v2) or pair of groups (v1) named ``autograder/<id>`` that confine one jail."""
+    """The group (v2) or groups (v1) named ``autograder/<id>`` that confine one jail.
 
-    def __init__(self, memory_bytes: int, pids: int) -> None:
+    ``cpus`` is the CPU quota in cores (1.5: one and a half cores' worth of time per period,
+    however many processes share it); 0 or less: no quota, the weight alone.
+    """
+
+    def __init__(self, memory_bytes: int, pids: int, cpus: float = 1.0) -> None:
         name = f"{PARENT}/{uuid.uuid4().hex[:12]}"
         self.v2 = unified()
         if self.v2:
-            self.memory = self.pids = ROOT / name
+            self.memory = self.pids = self.cpu = ROOT / name
         else:
-            self.memory, self.pids = ROOT / "memory" / name, ROOT / "pids" / name
+            self.memory, self.pids, self.cpu = ROOT / "memory" / name, ROOT / "pids" / name, ROOT / "cpu" / name
+        quota = max(round(cpus * PERIOD_US), 1000) if cpus > 0 else None  # the kernel's least: 1 ms
         try:
             if self.v2:
                 _delegate(ROOT / PARENT)
@@ -68,24 +84,29 @@ class Cgroup:
                 swap = self.memory / "memory.swap.max"
                 if swap.exists():
                     swap.write_text("0")
+                (self.cpu / "cpu.max").write_text(f"{quota or 'max'} {PERIOD_US}")
+                (self.cpu / "cpu.weight").write_text(str(WEIGHT_V2))
             else:
-                for path in (self.memory, self.pids):
+                for path in (self.memory, self.pids, self.cpu):
                     path.mkdir(parents=True)
                 (self.memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
                 swap = self.memory / "memory.memsw.limit_in_bytes"
                 if swap.exists():
                     swap.write_text(str(memory_bytes))
+                (self.cpu / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                (self.cpu / "cpu.cfs_quota_us").write_text(str(quota or -1))
+                (self.cpu / "cpu.shares").write_text(str(SHARES_V1))
             (self.pids / "pids.max").write_text(str(pids))
         except OSError as exc:
             self.remove()
-            where = ROOT / PARENT if self.v2 else f"{ROOT}/memory and {ROOT}/pids"
+            where = ROOT / PARENT if self.v2 else f"{ROOT}/memory, {ROOT}/pids and {ROOT}/cpu"
             raise CgroupError(
-                f"cannot create cgroup {name} under {where} ({exc}); grading needs root and the "
-                "memory and pids controllers (cgroup v2, or v1 memory and pids hierarchies)"
+                f"cannot create cgroup {name} under {where} ({exc}); grading needs root and the cpu, "
+                "memory and pids controllers (cgroup v2, or v1 cpu, memory and pids hierarchies)"
             ) from exc
 
     def paths(self) -> list[Path]:
-        return [self.memory] if self.v2 else [self.memory, self.pids]
+        return [self.memory] if self.v2 else [self.memory, self.pids, self.cpu]
 
     def join(self) -> None:
         """Move the calling process into the group(s) (used between fork and exec)."""

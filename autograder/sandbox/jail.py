@@ -1,5 +1,6 @@
 """Confine one untrusted process tree: bubblewrap namespaces, an unprivileged user,
-cgroup limits and a size-limited working directory.
+cgroup limits (memory, processes, a CPU quota), a lower scheduling priority and a
+size-limited working directory.
 
 Inside, the process sees a read-only ``/usr`` and ``/etc``, the Python runtime read-only at
 ``/opt/runtime``, a private ``/tmp`` and ``/home/student`` (the only writable places, both
@@ -10,6 +11,7 @@ directory, the gradebook, ``source/`` or the grader's own package.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import shutil
@@ -30,6 +32,10 @@ HOME = "/home/student"
 MPLCONFIGDIR = HOME + "/.config/matplotlib"
 COURSE_DATA = "/opt/course-data"
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+NICE = 10
+"""Added to the niceness of every jailed process.  The CPU is split between cgroups by their
+weights and quotas, whatever the niceness; what it buys is an I/O priority below the grader's
+own work where the I/O scheduler derives one from the niceness (BFQ)."""
 OWNER = "owner.json"
 """In each jail's host folder: the grader process that made it and its cgroups (see :func:`sweep_stale`)."""
 
@@ -37,6 +43,26 @@ OWNER = "owner.json"
 def gpu_devices() -> list[str]:
     """The host's NVIDIA device nodes (none on a machine without a GPU)."""
     return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device() or p.is_dir())
+
+
+def gpu_memory_mb() -> int:
+    """The memory of the GPUs this process may use (``CUDA_VISIBLE_DEVICES``), in MiB, the
+    smallest when they differ, as ``nvidia-smi`` reports it; 0 when it cannot tell."""
+    return _gpu_memory_mb(os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+@functools.cache
+def _gpu_memory_mb(visible: str | None) -> int:
+    smi = shutil.which("nvidia-smi")
+    if smi is None or not gpu_devices():
+        return 0
+    command = [smi, "--query-gpu=memory.total", "--format=csv,noheader,nounits"]
+    try:
+        out = subprocess.run([*command, *(["-i", visible] if visible else [])], capture_output=True,
+                             text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return min((int(line) for line in out.split() if line.isdigit()), default=0)
 
 
 def _bwrap() -> str:
@@ -129,7 +155,7 @@ class Jail:
             check=True,
         )
         self._mounted = True
-        self.cgroup = Cgroup(self.limits.memory_bytes, self.limits.pids)
+        self.cgroup = Cgroup(self.limits.memory_bytes, self.limits.pids, self.limits.cpus)
         self._record_owner()
         return self
 
@@ -212,6 +238,11 @@ class Jail:
             # evaluator (and other workers' jails) share the device.
             extra += ["--setenv", "TF_FORCE_GPU_ALLOW_GROWTH", "true",
                       "--setenv", "XLA_PYTHON_CLIENT_PREALLOCATE", "false"]
+            # And at most the jail's share: JAX's cap is a fraction of the device's memory
+            # (TensorFlow has no variable for it: its cap is a line of the preamble, see config).
+            if self.limits.gpu_memory_mb > 0 and (total := gpu_memory_mb()) > 0:
+                fraction = min(self.limits.gpu_memory_mb / total, 1.0)
+                extra += ["--setenv", "XLA_PYTHON_CLIENT_MEM_FRACTION", f"{fraction:.4f}"]
         backend = os.environ.get("KERAS_BACKEND")
         if backend in KERAS_BACKENDS:  # the grading host's Keras backend (default: tensorflow)
             extra += ["--setenv", "KERAS_BACKEND", backend]
@@ -243,15 +274,22 @@ class Jail:
         ]
 
     def popen(self, command: Sequence[str]) -> subprocess.Popen[bytes]:
-        """Start ``command`` confined; its whole process tree is in this jail's cgroups."""
+        """Start ``command`` confined; its whole process tree is in this jail's cgroups (it
+        joins them before bubblewrap starts, so nothing of it ever runs outside), niced by
+        :data:`NICE`."""
         cgroup = self.cgroup
         if cgroup is None:
             raise RuntimeError("Jail.popen() outside `with Jail(...)`")
+
+        def enter() -> None:  # in the child, between fork and exec
+            cgroup.join()
+            os.nice(NICE)
+
         return subprocess.Popen(
             self.argv(command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=cgroup.join,
+            preexec_fn=enter,
             close_fds=True,
         )
