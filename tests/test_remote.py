@@ -1,7 +1,7 @@
 """The test cell runs in the grader, the student's names stay in the kernel (autograder.run.remote).
 
 Fast tests check the pieces on plain values: free names, hidden lines, the wire format (the
-trusted :class:`~autograder.run.remote.Codec` against the in-kernel side imported here), writing
+trusted :class:`~autograder.run.wire.Codec` against the in-kernel side imported here), writing
 arguments back, student errors and handles.  Slow tests start real sandboxed kernels: ``kernel``
 is one per module for well-behaved students (each test defines its own names); tampering and
 timeouts get kernels of their own.
@@ -21,18 +21,8 @@ from autograder.checks.base import Status
 from autograder.run import kernel_side, remote
 from autograder.run.kernel import SandboxedKernel
 from autograder.run.plain import Undecodable
-from autograder.run.remote import (
-    Codec,
-    StudentError,
-    StudentFunction,
-    StudentObject,
-    TestOutcome,
-    free_names,
-    hidden_lines,
-    run_test_cell,
-    student_error,
-    write_back,
-)
+from autograder.run.remote import TestOutcome, free_names, hidden_lines, run_test_cell
+from autograder.run.wire import Codec, StudentError, StudentFunction, StudentObject, student_error, write_back
 from autograder.sandbox.jail import Jail
 from autograder.sandbox.limits import Limits
 

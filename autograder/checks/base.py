@@ -99,6 +99,7 @@ _WORD = r"\(?[A-Za-z_][A-Za-z0-9_.]*\)?,?"
 _PHRASE = re.compile(rf"{_WORD}( {_WORD})*")  # "raised ValueError": no digits, brackets or slashes
 _HEADER = r"(?i:\[\s*(?:" + "|".join(re.escape(s.value) for s in Status) + r")\s*\])"
 _QUOTED = r"«[^«»]*»"
+_NUMBER = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(?=[eE]))([eE][-+]?\d+)?|[A-Za-z0-9+/=]{16,}")
 
 
 def one_line(text: str) -> str:
@@ -119,6 +120,11 @@ def student_name(value: object, limit: int = 60) -> str:
     plain Python name of at most ``limit`` characters, else quoted by :func:`student_text`."""
     text = str(value)
     return text if len(text) <= limit and _NAME.fullmatch(text) else student_text(text, limit)
+
+
+def scrub(text: str, limit: int = 300) -> str:
+    """A student's exception text without numbers or long tokens: it may carry hidden inputs."""
+    return _NUMBER.sub("…", text)[:limit]
 
 
 def mark_student_text(message: str, strings: Iterable[str] = (), limit: int = 60) -> str:

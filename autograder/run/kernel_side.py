@@ -13,7 +13,7 @@ A student's code runs between the moments this module runs, and may replace anyt
 answer is data that the trusted side decodes strictly and judges with its own code: a student
 able to forge an answer could as well have returned it.
 
-Wire format (JSON; the trusted end is :class:`autograder.run.remote.Codec`): ``None``,
+Wire format (JSON; the trusted end is :class:`autograder.run.wire.Codec`): ``None``,
 bools, ints, floats (NaN and infinities as JSON's extensions), strings and lists as themselves;
 every other value is an object with exactly one key:
 

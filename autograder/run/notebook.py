@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import copy
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +27,7 @@ from autograder.checks.base import (
     student_name,
     student_text,
 )
+from autograder.checks.base import scrub as scrub
 from autograder.run import plain
 from autograder.run.kernel import Execution, KernelDied, SandboxedKernel
 from autograder.sandbox import warmup
@@ -65,14 +65,6 @@ def auto_points(notebook: Path) -> dict[str, float]:
         if meta.get("grade") and not meta.get("solution") and item:
             points[item] = float(meta.get("points", 0))
     return points
-
-
-_NUMBER = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(?=[eE]))([eE][-+]?\d+)?|[A-Za-z0-9+/=]{16,}")
-
-
-def scrub(text: str, limit: int = 300) -> str:
-    """A student's exception text without numbers or long tokens: it may carry hidden inputs."""
-    return _NUMBER.sub("…", text)[:limit]
 
 
 def _verdict(check: Check, points: float, run: Execution, marker: str,
