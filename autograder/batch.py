@@ -31,9 +31,10 @@ from typing import Any, Protocol, runtime_checkable
 import nbformat
 from tqdm import tqdm
 
+from autograder import authored
 from autograder.checks.base import CheckResult, Status
 from autograder.config import GradingConfig
-from autograder.course import checks_for
+from autograder.course import ASSIGNMENTS, checks_for
 from autograder.gradebook import Course, read_timestamp
 from autograder.run.notebook import auto_points, autograded_copy, grade_notebook
 from autograder.sandbox.jail import sweep_stale
@@ -96,7 +97,8 @@ def run_job(job: Job) -> SubmissionRun:
                                  for c in checks]
             out.notebooks[name] = None
             continue
-        run = grade_notebook(job.folder / f"{name}.ipynb", checks, dict(job.points), job.limits, dict(job.files))
+        run = grade_notebook(job.folder / f"{name}.ipynb", checks, dict(job.points), job.limits, dict(job.files),
+                             lambda: authored.namespace(dict(job.settings)))
         out.results[name] = run.results
         out.notebooks[name] = run.notebook
         out.seconds += run.seconds
@@ -216,6 +218,8 @@ def plan(course: Course, assignment: str, config: GradingConfig, students: list[
         raise FileNotFoundError(f"no notebooks in {release}; run `nbgrader generate_assignment {assignment}`")
     points = {item: value for name in notebooks for item, value in auto_points(release / f"{name}.ipynb").items()}
     settings = config.settings(assignment)
+    if assignment not in ASSIGNMENTS and (course.root / "source" / assignment).is_dir():
+        settings.update(authored.read(course.root / "source" / assignment))  # its own test cells
     items = {c.item for c in checks_for(assignment, settings)}
     if items != set(points):
         raise ValueError(f"{assignment}: test cells {sorted(set(points) - items)} have no hidden check and "

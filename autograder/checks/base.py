@@ -70,6 +70,7 @@ class Check:
     artifact: str | None = None
     artifact_max_bytes: int = 0
     artifact_by_probe: bool = False
+    test_source: str = ""  # an authored test cell's code, run on the trusted side (autograder.authored)
 
 
 @dataclass(frozen=True)

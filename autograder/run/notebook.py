@@ -28,7 +28,7 @@ from autograder.checks.base import (
     student_text,
 )
 from autograder.checks.base import scrub as scrub
-from autograder.run import plain
+from autograder.run import plain, remote
 from autograder.run.kernel import Execution, KernelDied, SandboxedKernel
 from autograder.sandbox import warmup
 from autograder.sandbox.jail import Jail
@@ -138,17 +138,30 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def _authored(check: Check, points: float, kernel: SandboxedKernel, timeout_s: float,
+              namespace: Callable[[], dict[str, Any]]) -> CheckResult:
+    """The verdict of an authored test cell (:mod:`autograder.authored`), run on the trusted side."""
+    outcome = remote.run_test_cell(kernel, check.test_source, timeout_s=timeout_s, namespace=namespace())
+    if outcome.status is Status.PASSED:
+        return CheckResult(check.item, Status.PASSED, points, points, f"{check.item}: every check passed")
+    if not outcome.kernel_alive:
+        raise KernelDied(False, None, timed_out=outcome.status is Status.TIMEOUT)
+    return CheckResult(check.item, outcome.status, 0.0, points, outcome.message)
+
+
 def grade_notebook(
     path: Path,
     checks: Sequence[Check],
     points: dict[str, float],
     limits: Limits,
     files: dict[str, bytes] | None = None,
+    namespace: Callable[[], dict[str, Any]] = dict,
 ) -> NotebookRun:
     """Run the notebook at ``path`` in a fresh sandbox and grade every check.
 
     ``points`` maps each item to its maximum points (from the release notebook, never from the
     submission).  ``files`` are extra files placed beside the notebook (course data).
+    ``namespace`` makes the trusted namespace of each authored test cell (its imports).
     """
     start = time.monotonic()
     by_item = {c.item: c for c in checks}
@@ -223,6 +236,10 @@ def grade_notebook(
                     continue
                 if check.item in results:
                     continue  # a duplicated test cell counts once
+                if check.test_source:  # an authored test cell: run here, the student's names through the kernel
+                    results[check.item] = _authored(check, points[check.item], kernel, timeout, namespace)
+                    timings["checks"] += time.monotonic() - t0
+                    continue
                 probe = plain.wrap(check)
                 run = kernel.execute(probe.source, timeout, limits.output_bytes)
                 result = _verdict(check, points[check.item], run, probe.marker, attach)
