@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder import batch, config, data, demo, feedback
+from autograder import authoring, batch, config, data, demo, feedback
 from autograder.checks.base import Status
 from autograder.gradebook import Course
 
@@ -113,6 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "download); with only the two t10k files, the 10,000-digit offline subset")
     d = verbs.add_parser("demo", help="grade a bundled sample class of 03.0 and print the grade table")
     d.add_argument("--workers", type=int)
+    n = verbs.add_parser("new", help="start an assignment: a starter notebook source/ID/ID.ipynb (one solution "
+                                     "cell, its test cell) and a wrong answer in source/.wrong/ID/; never overwrites")
+    n.add_argument("assignment")
+    v = verbs.add_parser("verify", help="regenerate an assignment's release and check it: no hidden text released, "
+                                        "every solution tested, the solution earns every point, the blank release "
+                                        "none, each wrong answer in source/.wrong/ID/ loses its item; one table, "
+                                        "exit status 1 when a check fails")
+    v.add_argument("assignment")
+    v.add_argument("--workers", type=int, help="submissions graded in parallel (default: course.toml, else cores)")
     args = parser.parse_args(argv)
     # nbgrader's own ORM code warns on every new submission; the warning is not actionable here.
     warnings.filterwarnings("ignore", message="Object of type <Submitted")
@@ -133,6 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             _grade(course, args)
         elif args.verb == "feedback":
             return _feedback(course, args.assignment, args.student)
+        elif args.verb == "new":
+            for path in authoring.new(course, args.assignment):
+                print(path.relative_to(course.root))
+            print(f"edit the notebook, then run `autograder verify {args.assignment}`", file=sys.stderr)
+        elif args.verb == "verify":
+            report = authoring.verify(course, args.assignment, args.workers)
+            print(report.table())
+            return 0 if report.ok else 1
     except (config.ConfigError, ConnectionError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return 2
