@@ -36,18 +36,19 @@ assert predict(X, np.array([1.0, 0.0]), 0.5).shape == (2,), "predict: one predic
 ### BEGIN HIDDEN TESTS
 rng = np.random.default_rng(4)
 X = rng.normal(size=(7, 3))
-kept = X.copy()
 w = rng.normal(size=3)
-np.testing.assert_allclose(predict(X, w, -1.5), X @ w - 1.5, rtol=1e-9)
-assert np.array_equal(X, kept), "predict: it changed its input X; work on a copy"
+expected, kept = X @ w - 1.5, (X.copy(), w.copy())  # before the call: the student's code may change X and w
+got = predict(X, w, -1.5)
+assert np.array_equal(X, kept[0]) and np.array_equal(w, kept[1]), "predict: it changed its input X; work on a copy"
+np.testing.assert_allclose(got, expected, rtol=1e-9)
 ### END HIDDEN TESTS
 """,
     "test_mse_grads": """\
 ### BEGIN HIDDEN TESTS
 rng = np.random.default_rng(5)
 X, y, w = rng.normal(size=(20, 3)), rng.normal(size=20), rng.normal(size=3)
-dw, db = mse_grads(X, y, w, 0.3)
 error = X @ w + 0.3 - y
+dw, db = mse_grads(X, y, w, 0.3)
 assert np.allclose(dw, 2 * X.T @ error / 20), f"mse_grads: dw is off by {np.max(np.abs(dw - 2 * X.T @ error / 20)):.3g}"
 assert abs(db - 2 * error.mean()) < 1e-9
 ### END HIDDEN TESTS

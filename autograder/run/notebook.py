@@ -144,8 +144,10 @@ def _authored(check: Check, points: float, kernel: SandboxedKernel, timeout_s: f
     outcome = remote.run_test_cell(kernel, check.test_source, timeout_s=timeout_s, namespace=namespace())
     if outcome.status is Status.PASSED:
         return CheckResult(check.item, Status.PASSED, points, points, f"{check.item}: every check passed")
-    if not outcome.kernel_alive:
-        raise KernelDied(False, None, timed_out=outcome.status is Status.TIMEOUT)
+    if not outcome.kernel_alive:  # the notebook's run ends here, as for a probe whose kernel died
+        cgroup = kernel.jail.cgroup
+        oom = outcome.status is Status.OUT_OF_MEMORY or (cgroup is not None and cgroup.oom_killed())
+        raise KernelDied(oom, kernel.process.poll(), timed_out=outcome.status is Status.TIMEOUT)
     return CheckResult(check.item, outcome.status, 0.0, points, outcome.message)
 
 

@@ -42,6 +42,10 @@ their own calls.  Free names are the student's: a library the test uses must be 
 cell or given in ``namespace``; a name bound to a module in the kernel is refused (``error``), as it
 is almost always a forgotten import that would let the student's patched numpy judge.
 
+A failing ``assert`` of the cell's own code shows its message (a bare one: which check failed);
+an assertion raised inside a library shows only which check failed, as ``np.testing``'s report
+prints the expected values.
+
 The whole cell has ``timeout_s`` of wall time; a crossing in flight past it interrupts the kernel
 (and stops it when it does not answer within 3 s) and the outcome is ``timeout``.  A timeout, a
 kernel that died or a lost connection decides the outcome even when the test catches it.
@@ -391,6 +395,15 @@ def _traceback_lines(tb: TracebackType | None) -> list[int]:
     return lines[::-1]
 
 
+def _raised_in_cell(tb: TracebackType | None) -> bool:
+    """Whether the innermost frame of ``tb`` is the test cell's own code (an ``assert`` or ``raise``
+    the instructor wrote), not a library's: ``np.testing``'s messages show the expected values."""
+    last = None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and last.tb_frame.f_code.co_filename == CELL
+
+
 def _where(lines: list[int], hidden: frozenset[int]) -> tuple[int | None, bool]:
     """The line to report (the innermost) and whether the failure is hidden: any of its lines is, so
     a visible helper called from a hidden line counts as hidden."""
@@ -459,7 +472,7 @@ def _run(bridge: _Bridge, code: Any, names: list[str], scope: dict[str, Any]) ->
         found = bridge.lookup(names) if names else {}
     except _Stop as stop:
         return stop.outcome
-    except (StudentError, Undecodable) as exc:
+    except Exception as exc:  # whatever the kernel's answers raised here (a stub call while names are looked up)
         return TestOutcome(Status.ERROR, f"the notebook's names could not be read ({exc}); does your code "
                            "replace json, numpy or built-ins?")
     if isinstance(found, list):
@@ -478,7 +491,7 @@ def _run(bridge: _Bridge, code: Any, names: list[str], scope: dict[str, Any]) ->
         return stop.outcome
     except AssertionError as exc:
         line, hidden = _where(_traceback_lines(exc.__traceback__), bridge.hidden)
-        text = str(exc)
+        text = str(exc) if _raised_in_cell(exc.__traceback__) else ""  # np.testing's text shows expected values
         message = mark_student_text(text, bridge.codec.received) if text else f"check {line} of the test failed"
         return TestOutcome(Status.FAILED, message, line, hidden)
     except Undecodable as exc:
