@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # sandbox user can run the same runtime as the grader.
 SYSTEM_PYTHON := /usr/bin/python3
 # The platform (JupyterHub on this machine, `make up`): what every user runs lives under /opt,
-# built from the same lock; the proxy comes from npm, the test browser from Debian.
+# built from the same lock (and lib/nbexpect, the test cells' helpers); the proxy comes from npm, the test browser from Debian.
 RUNTIME := /opt/lesson03/venv
 PROXY_VERSION := 5.3.0
 CHROMIUM := /usr/bin/chromium
@@ -22,11 +22,16 @@ system-packages:
 			bubblewrap util-linux python3 python3-venv python3-dev >/dev/null; \
 	fi
 
-$(BIN)/.installed: requirements.lock pyproject.toml | system-packages
+# nbexpect, the helpers test cells import, is installed as a copy (not editable): sandboxed kernels
+# run this environment and see none of the checkout.
+NBEXPECT := $(shell find lib/nbexpect -name '*.py' -o -name pyproject.toml | grep -v egg-info)
+$(BIN)/.installed: requirements.lock pyproject.toml $(NBEXPECT) | system-packages
 	$(SYSTEM_PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation ./lib/nbexpect
+	rm -rf lib/nbexpect/build
 	touch $@
 
 install: system-packages $(BIN)/.installed
@@ -34,11 +39,15 @@ install: system-packages $(BIN)/.installed
 # The users' runtime: JupyterLab, nbgrader and the kernels' libraries, readable and runnable by
 # everyone (the grading engine stays in .venv, which students never need).  Its stamp names the
 # lock's digest, so a fresh clone of the same lock (CI) does not rebuild it.
-RUNTIME_STAMP := $(RUNTIME)/.installed-$(shell sha256sum requirements.lock | cut -c1-16)
+# The Check button (lib/autograder_check: a prebuilt JupyterLab extension and its server extension).
+CHECK_EXT := $(shell find lib/autograder_check/autograder_check lib/autograder_check/jupyter-config -type f -not -path '*__pycache__*') lib/autograder_check/pyproject.toml
+RUNTIME_STAMP := $(RUNTIME)/.installed-$(shell cat requirements.lock $(NBEXPECT) $(CHECK_EXT) | sha256sum | cut -c1-16)
 $(RUNTIME_STAMP): | system-packages
 	$(SYSTEM_PYTHON) -m venv $(RUNTIME)
 	$(RUNTIME)/bin/python -m pip install -q --upgrade pip
 	$(RUNTIME)/bin/python -m pip install -q -r requirements.lock
+	$(RUNTIME)/bin/python -m pip install -q --no-deps --no-build-isolation ./lib/nbexpect ./lib/autograder_check
+	rm -rf lib/nbexpect/build lib/autograder_check/build lib/autograder_check/*.egg-info
 	chmod -R go-w,a+rX $(dir $(RUNTIME)) $(RUNTIME)
 	rm -f $(RUNTIME)/.installed*
 	touch $@

@@ -20,7 +20,8 @@ from typing import Any
 
 import nbformat
 
-from autograder.checks.base import Check, Plain, Verdict
+from autograder.checks.base import Check
+from autograder.run.remote import PARSING
 
 TESTS = "__authored_tests__"  # settings key: ((grade_id, test cell source), ...)
 IMPORTS = "__authored_imports__"  # settings key: the import statements of the instructor notebooks
@@ -29,7 +30,8 @@ IMPORTS = "__authored_imports__"  # settings key: the import statements of the i
 def _imports(source: str) -> list[str]:
     """The top-level import statements of one code cell (none when it is not plain Python)."""
     try:
-        tree = ast.parse(source)
+        with PARSING:
+            tree = ast.parse(source)
     except SyntaxError:  # IPython magics, shell escapes
         return []
     return [ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
@@ -54,17 +56,27 @@ def read(source_dir: Path) -> dict[str, Any]:
 
 
 def namespace(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A fresh trusted namespace for one test cell: the instructor notebooks' imports, run here."""
+    """A fresh trusted namespace for one test cell: the instructor notebooks' imports, run here.  An
+    import the grader cannot do (a module shipped beside the notebook, like ``lesson03_data``) is
+    left out: a test cell that uses its names reaches the student's kernel for them."""
     scope: dict[str, Any] = {}
-    exec(compile(str(settings.get(IMPORTS, "")), "<instructor imports>", "exec"), scope)
+    for statement in str(settings.get(IMPORTS, "")).splitlines():
+        try:
+            exec(compile(statement, "<instructor imports>", "exec"), scope)
+        except ImportError:
+            continue
     scope.pop("__builtins__", None)
     return scope
 
 
-def _never(result: Plain) -> Verdict:
-    raise AssertionError("an authored test cell is run by autograder.run.remote, not by a probe")
-
-
 def checks(settings: Mapping[str, Any]) -> list[Check]:
     """One check per authored test cell, in the notebook's order."""
-    return [Check(item, (), "", _never, test_source=source) for item, source in settings.get(TESTS, ())]
+    return [Check(item, source) for item, source in settings.get(TESTS, ())]
+
+
+def prepare(source_dir: Path, settings: Mapping[str, Any] | None = None) -> tuple[list[Check], dict[str, Any]]:
+    """The checks of the assignment whose instructor notebooks are in ``source_dir``, and ``settings``
+    with its test cells and imports added (what :func:`autograder.run.notebook.grade_notebook` takes
+    as ``settings``, and :func:`namespace` reads)."""
+    full = {**(settings or {}), **read(source_dir)}
+    return checks(full), full

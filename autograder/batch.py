@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,9 +35,9 @@ from tqdm import tqdm
 from autograder import authored
 from autograder.checks.base import CheckResult, Status
 from autograder.config import GradingConfig
-from autograder.course import ASSIGNMENTS, checks_for
 from autograder.gradebook import Course, read_timestamp
 from autograder.run.notebook import auto_points, autograded_copy, grade_notebook
+from autograder.run.pool import KernelPool, Warm, size_for
 from autograder.sandbox.jail import sweep_stale
 from autograder.sandbox.limits import Limits
 
@@ -85,10 +86,11 @@ class SubmissionRun:
         return any(r.status in STOPPED for rs in self.results.values() for r in rs)
 
 
-def run_job(job: Job) -> SubmissionRun:
-    """Grade one submission (runs wherever the executor puts it)."""
+def run_job(job: Job, sandbox: Callable[[], Warm] | None = None) -> SubmissionRun:
+    """Grade one submission (runs wherever the executor puts it); ``sandbox`` hands out warm
+    sandboxes (:class:`autograder.run.pool.KernelPool`, on this machine only)."""
     out = SubmissionRun(job)
-    checks = checks_for(job.assignment, dict(job.settings))
+    checks = authored.checks(dict(job.settings))
     for name in job.notebooks:
         path = job.folder / f"{name}.ipynb"
         if not path.exists():
@@ -98,7 +100,7 @@ def run_job(job: Job) -> SubmissionRun:
             out.notebooks[name] = None
             continue
         run = grade_notebook(job.folder / f"{name}.ipynb", checks, dict(job.points), job.limits, dict(job.files),
-                             lambda: authored.namespace(dict(job.settings)))
+                             lambda: authored.namespace(dict(job.settings)), dict(job.settings), sandbox)
         out.results[name] = run.results
         out.notebooks[name] = run.notebook
         out.seconds += run.seconds
@@ -217,10 +219,11 @@ def plan(course: Course, assignment: str, config: GradingConfig, students: list[
     if not notebooks:
         raise FileNotFoundError(f"no notebooks in {release}; run `nbgrader generate_assignment {assignment}`")
     points = {item: value for name in notebooks for item, value in auto_points(release / f"{name}.ipynb").items()}
-    settings = config.settings(assignment)
-    if assignment not in ASSIGNMENTS and (course.root / "source" / assignment).is_dir():
-        settings.update(authored.read(course.root / "source" / assignment))  # its own test cells
-    items = {c.item for c in checks_for(assignment, settings)}
+    source = course.root / "source" / assignment
+    if not any(source.glob("*.ipynb")):
+        raise FileNotFoundError(f"no instructor notebook in {source}: its test cells are the assignment's checks")
+    checks, settings = authored.prepare(source, config.settings(assignment))  # the notebook's own test cells
+    items = {c.item for c in checks}
     if items != set(points):
         raise ValueError(f"{assignment}: test cells {sorted(set(points) - items)} have no hidden check and "
                          f"checks {sorted(items - set(points))} have no test cell")
@@ -262,6 +265,28 @@ def grade(course: Course, assignment: str, config: GradingConfig, students: list
     if stale := sweep_stale():
         print(f"removed {stale} sandbox(es) left behind by a grader that was killed", file=sys.stderr)
     executor = executor or LocalExecutor(config.worker_count)
+    pool = _pool(jobs, config, executor)
+    try:
+        return _grade(course, assignment, jobs, executor, partial(run_job, sandbox=pool.take) if pool else run_job,
+                      progress)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _pool(jobs: list[Job], config: GradingConfig, executor: Executor) -> KernelPool | None:
+    """Warm sandboxes for a local batch with more submissions than workers (the first ones start as
+    the pool does): ``warm`` of them (``-1``: one per worker, within the machine's memory)."""
+    if not jobs or not isinstance(executor, LocalExecutor):
+        return None
+    size = min(size_for(executor.workers, jobs[0].limits, config.warm), len(jobs) - executor.workers)
+    if size <= 0:
+        return None
+    return KernelPool(jobs[0].limits, str(dict(jobs[0].settings).get(authored.IMPORTS, "")), size)
+
+
+def _grade(course: Course, assignment: str, jobs: list[Job], executor: Executor,
+           fn: Callable[[Job], SubmissionRun], progress: bool) -> list[SubmissionRun]:
     release = course.release_dir(assignment)
     releases = {n: nbformat.read(release / f"{n}.ipynb", as_version=4) for n in (jobs[0].notebooks if jobs else ())}
     waiting = {(job.assignment, job.student): job for job in jobs}
@@ -269,7 +294,7 @@ def grade(course: Course, assignment: str, config: GradingConfig, students: list
     bar = tqdm(total=len(jobs), desc=f"grading {assignment}", unit="submission", file=sys.stderr,
                disable=not progress)
     failed = 0
-    for run in executor.run(run_job, jobs):
+    for run in executor.run(fn, jobs):
         job = waiting.pop((run.job.assignment, run.job.student), None)
         if job is None:
             continue  # a second answer for a submission already recorded: it counts once

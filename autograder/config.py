@@ -30,6 +30,7 @@ class GradingConfig:
     cpus: float = 0.0  # cores per submission (CPU quota); 0: this machine's cores / workers, at least 1
     gpu_memory_mb: int = 0  # GPU memory per submission (TensorFlow, JAX); 0: the GPU's memory / workers
     data_dir: str = "data"  # course data: public/ is mounted into sandboxes, hidden/ is the grader's
+    warm: int = -1  # sandboxes started ahead while others grade (autograder.run.pool); -1: one per worker, 0: none
     # [assignments."ID"] tables: limit overrides (any key above) and the assignment's own
     # settings (gpu, thresholds), which its checks read.
     assignments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -113,8 +114,8 @@ _ag_gpu_memory({mb})
 del _ag_gpu_memory
 """
 _LIMIT_KEYS = ("memory_mb", "pids", "disk_mb", "cell_timeout_s", "notebook_timeout_s", "cpus", "gpu_memory_mb")
-_MINIMUM = {"workers": 0, "memory_mb": 64, "pids": 8, "disk_mb": 1, "cell_timeout_s": 0.1, "notebook_timeout_s": 0.1,
-            "cpus": 0.0, "gpu_memory_mb": 0}
+_MINIMUM = {"workers": 0, "warm": -1, "memory_mb": 64, "pids": 8, "disk_mb": 1, "cell_timeout_s": 0.1,
+            "notebook_timeout_s": 0.1, "cpus": 0.0, "gpu_memory_mb": 0}
 
 
 def load(root: Path, **overrides: Any) -> GradingConfig:

@@ -113,6 +113,26 @@ def load_hidden_mnist(hidden_dir: Path) -> HiddenSplit:
     return split if fresh else replace(split, x=fresh_digits(split.x, secret_seed(hidden_dir)))
 
 
+SPIRAL_POINTS = 3000  # 03.1's hidden points, fresh from the same distribution as the public ones
+
+
+def load_hidden(hidden_dir: Path, name: str) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """The hidden data set ``name`` (inputs, labels) that test cells ask for by name
+    (``nbexpect.expect_accuracy(..., data=name)``): ``hidden_dir/<name>.npz`` with arrays ``x`` and
+    ``y`` (an instructor's own set), else one the course data builds: ``mnist`` (03.2, from
+    :func:`prepare_mnist`) and ``spirals`` (03.1, drawn from the secret seed)."""
+    path = hidden_dir / f"{name}.npz"
+    if path.exists():
+        with np.load(path) as data:
+            return data["x"], data["y"]
+    if name == "mnist":
+        split = load_hidden_mnist(hidden_dir)
+        return split.x, split.y
+    if name == "spirals":
+        return lesson03_data.make_spirals(SPIRAL_POINTS, seed=secret_seed(hidden_dir))
+    raise FileNotFoundError(f"no hidden data set {name!r}: put {path} (arrays x and y) there, or run `autograder data`")
+
+
 def secret_seed(hidden_dir: Path) -> int:
     """The course's secret seed, stored in ``hidden_dir/secret_seed``: made once with :mod:`secrets`
     (the folder created 0700, the file 0600) when absent, then read.  Never in a tracked file."""

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_mnist.py [--mnist-source DIR] [--runs N] [--cpu]
 
 Prints, per run: wall time, kernel start, the notebook's cells (training is most of it), the
-checks (three, two of which load the saved model in the evaluator jail), the kernel's peak
+checks (the notebook's three test cells, two of which load the saved model in the evaluator jail), the kernel's peak
 memory and the device that evaluated the model.  Target: the solution's training budget fits
 60 s on CPU.  On a machine with a GPU the notebook trains and is evaluated on it (03.2 has
 ``gpu = true``); ``--cpu`` grades without it, for the comparison on the same machine.  The
@@ -17,10 +17,10 @@ import argparse
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
-from autograder import config
-from autograder.course import checks_for
+from autograder import authored, config
 from autograder.data import prepare_mnist
 from autograder.run.notebook import auto_points, grade_notebook
 
@@ -42,14 +42,15 @@ def main() -> None:
         limits, settings = cfg.sandbox(ASSIGNMENT), cfg.settings(ASSIGNMENT)
         if args.cpu:
             limits, settings = replace(limits, gpu=False), {**settings, "gpu": False}
-        checks = checks_for(ASSIGNMENT, settings)
+        checks, settings = authored.prepare(REPO / "source" / ASSIGNMENT, settings)  # the notebook's test cells
         points = auto_points(REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
         files = {p.name: p.read_bytes() for p in (REPO / "release" / ASSIGNMENT).iterdir() if p.suffix != ".ipynb"}
         solution = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         print(f"{'run':>3} {'wall s':>7} {'kernel s':>8} {'cells s':>7} {'checks s':>8} {'peak MiB':>8}  score")
         for i in range(args.runs):
             start = time.monotonic()
-            run = grade_notebook(solution, checks, points, limits, files)
+            run = grade_notebook(solution, checks, points, limits, files, partial(authored.namespace, settings),
+                                 settings)
             wall = time.monotonic() - start
             score = sum(r.points for r in run.results)
             t = run.timings

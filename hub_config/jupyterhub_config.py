@@ -14,7 +14,10 @@ have the ``autograder`` package: everything this file needs is in ``platform.jso
 - the formgrader: the grader account's Jupyter server as the managed service named after the
   course, reached by the hub group ``formgrade-<course>`` through a role holding
   ``access:services!service=<course>`` (nbgrader's "Using nbgrader with JupyterHub");
-- the self-check service: ``python -m autograder.selfcheck``, as root, with the grading engine.
+- the self-check service: ``python -m autograder.selfcheck``, as root, with the grading engine;
+- the Check service: ``python -m autograder.check serve``, as root: the students' Check button
+  (the ``autograder-check`` extension in the runtime) reaches it through their own server, which
+  holds their hub token, at ``$AUTOGRADER_CHECK_URL``.
 """
 
 import grp
@@ -177,6 +180,7 @@ def pre_spawn_hook(spawner):
         "PATH": PATH,
         "JUPYTER_CONFIG_PATH": D["jupyter_dirs"][role],
         "VIRTUAL_ENV": P["runtime"],
+        "AUTOGRADER_CHECK_URL": f"http://127.0.0.1:{P['port']}/services/check-{COURSE}/check",
     })
 
 
@@ -210,6 +214,15 @@ c.JupyterHub.services = [
             "--course", D["course_dir"], "--exchange", P["exchange"], "--owner", D["grader"], "--runtime", P["runtime"],
             "--state", D["ledger"], "--interval", str(P["selfcheck_interval_s"]),
         ],
+        "cwd": PRIVATE,
+        "environment": {**MARK, "PATH": ROOT_PATH},
+        "display": False,
+    },
+    {
+        "name": f"check-{COURSE}",
+        "url": f"http://127.0.0.1:{P['check_port']}",
+        "command": [P["engine_python"], "-m", "autograder.check", "serve", "--course", D["course_dir"],
+                    "--state", D["check_ledger"]],
         "cwd": PRIVATE,
         "environment": {**MARK, "PATH": ROOT_PATH},
         "display": False,

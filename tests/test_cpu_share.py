@@ -403,7 +403,8 @@ def test_a_hog_does_not_slow_a_correct_submission(tmp_path: Path) -> None:
                                                         force=True)}
     full = sum(points for _, points in alone.job.points)
     hog = beside["hog"].notebooks[ASSIGNMENT]
-    assert hog is not None and f"busy processes: {HOG_PROCESSES}" in str(hog.cells[0].outputs)
+    printed = "".join(str(o.get("text", "")) for o in hog.cells[0].outputs) if hog is not None else ""
+    assert f"busy processes: {HOG_PROCESSES}" in printed  # one print may arrive as two stream messages
     assert beside["hog"].seconds > HOG_SECONDS  # it spun all along the victim's run
     victim = beside["victim"]
     print(f"victim alone {alone.seconds:.1f} s, beside the hog {victim.seconds:.1f} s")

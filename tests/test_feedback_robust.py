@@ -125,7 +125,7 @@ def test_autograded_notebooks_carry_the_instructors_metadata(graded: Course) -> 
     assert any(c.source == "x = 1" and "nbgrader" not in c.metadata for c in bob.cells)
     gus = nbformat.read(graded.autograded_dir("gus-deleted", ASSIGNMENT) / NOTEBOOK, as_version=4)
     verdict = gus.cells[_index(gus, "test_mse")]  # the deleted test cell is back, with its verdict
-    assert verdict.outputs[0]["text"].startswith("[passed] 1 / 1 points\nmse: correct")
+    assert verdict.outputs[0]["text"].startswith("[passed] 1 / 1 points\ntest_mse: every check passed")
 
 
 def test_every_student_gets_feedback(graded: Course) -> None:

@@ -14,10 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import batch, config
+from autograder import authored, batch, config
 from autograder.checks.base import Status
 from autograder.cluster import DaskExecutor, LoopbackCluster
-from autograder.course import checks_for
 from autograder.demo import write_course
 from autograder.gradebook import Course
 from autograder.run.notebook import auto_points, grade_notebook
@@ -49,11 +48,12 @@ def test_solution_trains_and_is_judged_on_the_gpu(tmp_path: Path, mnist_data: Pa
     nb.cells.insert(first + 1, nbformat.v4.new_code_cell(DEVICES))  # before any check: its output is kept
     nbformat.write(nb, tmp_path / f"{DIGITS}.ipynb")
     cfg = config.load(REPO, data_dir=str(mnist_data))
-    limits, settings = cfg.sandbox(DIGITS), cfg.settings(DIGITS)
+    limits = cfg.sandbox(DIGITS)
+    checks, settings = authored.prepare(REPO / "source" / DIGITS, cfg.settings(DIGITS))
     assert limits.gpu and settings["gpu"]
     files = {p.name: p.read_bytes() for p in RELEASE.iterdir() if p.suffix != ".ipynb"}
-    run = grade_notebook(tmp_path / f"{DIGITS}.ipynb", checks_for(DIGITS, settings),
-                         auto_points(RELEASE / f"{DIGITS}.ipynb"), limits, files)
+    run = grade_notebook(tmp_path / f"{DIGITS}.ipynb", checks, auto_points(RELEASE / f"{DIGITS}.ipynb"), limits,
+                         files, lambda: authored.namespace(settings), settings)
     assert [r.status for r in run.results] == [Status.PASSED] * 3, [(r.item, r.message) for r in run.results]
     accuracy = next(r for r in run.results if r.item == "test_accuracy")
     assert "evaluated on GPU (" in accuracy.message, accuracy.message

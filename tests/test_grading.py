@@ -8,9 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import batch, config, feedback
+from autograder import authored, batch, config, feedback
 from autograder.checks.base import Status
-from autograder.course import checks_for
 from autograder.demo import write_course
 from autograder.gradebook import Course
 from tests.conftest import ASSIGNMENT, NOTEBOOK, REPO, build_course
@@ -100,7 +99,7 @@ def test_regrading_is_idempotent(graded_class: tuple[Course, dict[str, batch.Sub
 
 
 def test_feedback_shows_no_hidden_code(graded_class: tuple[Course, dict[str, batch.SubmissionRun]]) -> None:
-    """Feedback for failing hidden checks shows the verdict, never the hidden tests or probes."""
+    """Feedback for failing hidden checks shows the verdict, never the hidden tests or the test cell's code."""
     course, _runs = graded_class
     student = "adam_step--bug_no_bias_correction"
     paths = feedback.render(course, ASSIGNMENT, [student, "blank"])
@@ -111,8 +110,11 @@ def test_feedback_shows_no_hidden_code(graded_class: tuple[Course, dict[str, bat
     assert secrets
     for marker in [*feedback.HIDDEN_MARKERS, *secrets]:
         assert marker not in html
-    probe = next(c for c in checks_for(ASSIGNMENT) if c.item == "test_adam_step").probe
-    assert all(line.strip() not in html for line in probe.splitlines() if len(line.strip()) > 25)
+    test = dict(authored.read(REPO / "source" / ASSIGNMENT)[authored.TESTS])["test_adam_step"]
+    release = nbformat.read(RELEASE, as_version=4)
+    released = {line.strip() for cell in release.cells for line in cell.source.splitlines()}
+    code = [line.strip() for line in test.splitlines() if len(line.strip()) > 25 and line.strip() not in released]
+    assert code and all(line not in html for line in code)
 
 
 def test_missing_and_corrupt_notebooks(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """In a browser (headless Chromium from Debian, driven by Playwright): a student logs in, opens the
-Assignments tab, fetches 03.0, opens the notebook and submits; 03.0 is a self-check assignment
-here, so the result shows in the student's list and they open the feedback; the instructor
-opens the formgrader from the hub's Services menu, collects, and sees the submission.
+Assignments tab, fetches 03.0, opens the notebook, presses Check and reads the verdicts, and
+submits; 03.0 is a self-check assignment here, so the result shows in the student's list and they
+open the feedback; the instructor opens the formgrader from the hub's Services menu, collects, and sees the submission.
 
 Screenshots go to ``artifacts/hub-browser/`` (the ones in docs/images/ are copies of them).
 The platform is the session's ``selfcheck_hub`` (tests/hub/fixtures.py), shared with the
@@ -92,6 +92,18 @@ def test_student_fetches_opens_and_submits(hub: LoopbackPlatform, browser: Brows
     expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible()
     expect(page.locator(".jp-NotebookPanel .jp-RenderedMarkdown h1", has_text="Gradient descent").first).to_be_visible()
     _shot(page, "03-student-notebook")
+    # Check: the notebook as it is, graded with the hidden checks in a warm sandbox, without submitting
+    check = page.locator(".jp-NotebookPanel .jp-Toolbar").get_by_text("Check", exact=True).first
+    expect(check).to_be_visible()
+    began = time.monotonic()
+    check.click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog.get_by_text(f"Check: {ASSIGNMENT}")).to_be_visible()
+    expect(dialog.locator("tr", has_text="test_mse_grad")).to_contain_text("passed")
+    expect(dialog).to_contain_text("21")
+    print(f"Check answered in {time.monotonic() - began:.1f} s")
+    _shot(page, "03b-student-check")
+    dialog.locator("button").last.click()
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tabLabel", has_text="Assignments").click()
     page.locator("#fetched_assignments_list button", has_text="Submit").click()
     expect(page.locator("#submitted_assignments_list .list_item", has_text=ASSIGNMENT).first).to_be_visible()

@@ -25,8 +25,8 @@ from urllib.parse import urlparse
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]
-from jupyterhub.scopes import _check_scopes_exist  # type: ignore[import-untyped]
-from jupyterhub.spawner import Spawner  # type: ignore[import-untyped]
+from jupyterhub.scopes import _check_scopes_exist
+from jupyterhub.spawner import Spawner
 from traitlets.config import Config
 from traitlets.config.loader import LazyConfigValue
 

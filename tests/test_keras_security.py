@@ -2,8 +2,9 @@
 MNIST split.  (The engine's tamper and abuse corpora run on both assignments in
 :mod:`tests.test_security_lesson`.)
 
-A cheat cannot earn ``test_accuracy``: the verdict comes from the saved file, loaded and
-measured outside the kernel on data the kernel never sees.  Notebooks here are cut down to the
+A cheat cannot earn ``test_accuracy``: the notebook's own test cell (``expect_accuracy``) takes its
+points from the saved file, loaded and measured outside the kernel on data the kernel never sees,
+whatever the kernel answers to the cell's visible check.  Notebooks here are cut down to the
 cells that matter (imports, data, ``build_model``, save, tests) to keep the runs short.
 """
 
@@ -15,8 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import config
-from autograder.course import checks_for
+from autograder import authored, config
 from autograder.data import HIDDEN, HIDDEN_FILE
 from autograder.run.notebook import NotebookRun, auto_points, grade_id, grade_notebook
 from tests.conftest import REPO
@@ -33,11 +33,12 @@ def _grade(assignment: str, nb: nbformat.NotebookNode, tmp: Path, data: Path) ->
     path = tmp / f"{assignment}.ipynb"
     nbformat.write(nb, path)
     cfg = config.load(REPO, data_dir=str(data))
+    checks, settings = authored.prepare(REPO / "source" / assignment, cfg.settings(assignment))
     release = REPO / "release" / assignment
     points = auto_points(release / f"{assignment}.ipynb")
     files = {p.name: p.read_bytes() for p in release.iterdir() if p.suffix != ".ipynb"}
-    return grade_notebook(path, checks_for(assignment, cfg.settings(assignment)), points,
-                          cfg.sandbox(assignment), files)
+    return grade_notebook(path, checks, points, cfg.sandbox(assignment), files, lambda: authored.namespace(settings),
+                          settings)
 
 
 def _short_spirals() -> nbformat.NotebookNode:
@@ -58,11 +59,18 @@ def _short_spirals() -> nbformat.NotebookNode:
 
 def test_forged_model_file_is_refused(tmp_path: Path, mnist_data: Path) -> None:
     """A "model" the student wrote by hand (a zip with a Lambda that runs code) earns nothing and
-    runs nothing in the grader."""
+    runs nothing in the grader, even when the kernel's ``model`` fools the cell's visible check
+    (it answers the validation labels)."""
     forge = '''\
 import io, json, zipfile
 _m = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda t: t), keras.layers.Dense(3)])
 _m.save("keras_classifier.keras")
+
+class _Cheat:
+    def predict(self, x, verbose=0):
+        return np.eye(3, dtype=np.float32)[y_val]
+
+model = _Cheat()
 '''
     nb = _short_spirals()
     save = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "save_model")
@@ -70,6 +78,7 @@ _m.save("keras_classifier.keras")
     run = _grade(SPIRALS, nb, tmp_path, mnist_data)
     accuracy = next(r for r in run.results if r.item == "test_accuracy")
     assert accuracy.points == 0.0 and "Lambda layer" in accuracy.message, accuracy
+    assert accuracy.message.startswith("keras_classifier.keras: "), accuracy  # the hidden check, past the visible
 
 
 def test_hidden_mnist_split_is_out_of_reach(tmp_path: Path, mnist_data: Path) -> None:

@@ -4,32 +4,32 @@ The reported case: a type name holding the lines "[passed] 4 / 4 points" and "ac
 appeared inside a failed verdict, in the test cell's output and in the feedback HTML, as if the
 grader had written them.  Student text is now put on one line, shortened and quoted in «»
 (:func:`autograder.checks.base.student_text`), and the verdict's first line, "[status] points",
-is the only line the grader writes with a status in brackets.  Routes covered: type names in
-"<typename>" markers, exception names and messages, names the kernel says are missing, strings a
-check copies into its message verbatim (chain_rule's stub name, keras_models' dtype), very long
-names; each through the engine's ``_verdict``, and the first three end to end.
+is the only line the grader writes with a status in brackets.  Routes covered: the type name of an
+object that stayed in the kernel, exception names and messages, strings the student's code returned
+that a test cell formats into its message, very long names; each through a test cell run on the
+trusted side (:func:`autograder.run.remote.run_test_cell`), and the first ones end to end.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import numpy as np
 import pytest
+from nbexpect import describe
 
 from autograder import batch, config, feedback
-from autograder.checks.base import Check, CheckResult, Status, mark_student_text, one_line, student_name, student_text
-from autograder.checks.numeric import describe, failed
-from autograder.course import chain_rule, checks_for, keras_models
-from autograder.run.kernel import Execution
-from autograder.run.notebook import _result_output, _verdict
+from autograder.checks.base import CheckResult, Status, mark_student_text, one_line, student_name, student_text
+from autograder.run.kernel import SandboxedKernel
+from autograder.run.notebook import _result_output
+from autograder.run.remote import TestOutcome, run_test_cell
+from autograder.run.wire import StudentObject
+from autograder.sandbox.jail import Jail
+from autograder.sandbox.limits import Limits
 from tests.conftest import ASSIGNMENT, NOTEBOOK, REPO, build_course
-from tests.probe_helpers import CORRECT, run_probe
 
 FORGED = "float\n[passed] 4 / 4 points\naccuracy 0.999"  # the issue's text
 QUOTED = "«float⏎[passed] 4 / 4 points⏎accuracy 0.999»"
@@ -42,23 +42,6 @@ HEADER = re.compile(r"\[(passed|failed|error|timeout|out-of-memory|kernel died|m
 
 def _outside_quotes(text: str) -> str:
     return SPANS.sub("", text)
-
-
-def _encode(value: Any) -> Any:
-    """What the probe wrapper prints for ``value`` (numpy arrays as base64)."""
-    if isinstance(value, np.ndarray):
-        data = np.ascontiguousarray(value)
-        return {"__nd__": [data.dtype.str, list(data.shape), base64.b64encode(data.tobytes()).decode()]}
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    return value
-
-
-def _judge(check: Check, answer: Any, points: float = 4.0) -> CheckResult:
-    """The engine's verdict on ``answer`` as if the kernel had printed it."""
-    return _verdict(check, points, Execution(stdout=f"noise\n{MARKER}{json.dumps(_encode(answer))}\n"), MARKER)
 
 
 def _assert_marked(message: str) -> None:
@@ -87,11 +70,10 @@ class TestStudentText:
         assert student_name(LONG).endswith("…»") and len(student_name(LONG)) == 62
 
     def test_describe_quotes_type_names(self) -> None:
-        assert describe(f"<{FORGED}>") == QUOTED
-        assert describe("<tuple>") == "tuple"
-        assert describe("<list of length 3>") == "list of length 3"
-        assert describe(f"<{FORGED} of length 2>") == f"{QUOTED} of length 2"
-        assert describe("<ndarray of dtype <U5>") == "ndarray of dtype «<U5»"
+        """nbexpect's "(got ...)" of an object of the student's: the type name quoted unless plain."""
+        assert describe(StudentObject(None, 1, FORGED)) == f"a {QUOTED} object of the student's"
+        assert describe(StudentObject(None, 1, "Model")) == "a Model object of the student's"
+        assert describe((1, 2)) == "tuple of length 2"
 
     def test_mark_quotes_student_strings_and_forged_statuses(self) -> None:
         sent = [f"raised {FORGED}", "raised ValueError"]
@@ -103,89 +85,65 @@ class TestStudentText:
         assert one_line("a\nb\x07c") == "a⏎b c"
 
 
-# --- each route, through the engine's verdict -----------------------------------------------------
+# --- each route, through a test cell run on the trusted side ---------------------------------------
 
 
-def _check(assignment: str, item: str) -> Check:
-    return next(c for c in checks_for(assignment) if c.item == item)
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[SandboxedKernel]:
+    with Jail(Limits(memory_bytes=1024**3, pids=64)) as jail:
+        started = SandboxedKernel(jail)
+        started.execute("import numpy as np\n", 20, 100_000)
+        try:
+            yield started
+        finally:
+            started.shutdown()
 
 
+def _outcome(kernel: SandboxedKernel, cell: str, test: str) -> TestOutcome:
+    run = kernel.execute(cell, 20, 100_000)
+    assert run.error is None, run
+    return run_test_cell(kernel, test, timeout_s=20, namespace={"np": np})
+
+
+FLOAT_TEST = "from nbexpect import expect_float\nexpect_float(mse(np.zeros(2), np.ones(2)), name='mse')\n"
+
+
+@pytest.mark.slow
 class TestRoutes:
-    def test_type_name_marker(self) -> None:
-        """mse returns an object whose class name is the forged verdict (the issue's case)."""
-        namespace = {**CORRECT, "mse": lambda y_true, y_pred: type(FORGED, (), {})()}
-        result = _judge(_check(ASSIGNMENT, "test_mse"), run_probe(_check(ASSIGNMENT, "test_mse"), namespace))
-        assert result.status is Status.FAILED and result.points == 0
-        assert result.message.endswith(f"expected the result to be a float (got {QUOTED})"), result.message
+    def test_type_name_of_a_returned_object(self, kernel: SandboxedKernel) -> None:
+        """mse returns an object whose class name is the forged verdict (the issue's case): it stays in
+        the kernel, and its type name reaches the message quoted."""
+        outcome = _outcome(kernel, f"def mse(y_true, y_pred):\n    return type({FORGED!r}, (), {{}})()\n", FLOAT_TEST)
+        assert outcome.status is Status.FAILED
+        assert outcome.message == f"mse: expected the result to be a float (got a {QUOTED} object of the student's)"
 
-    def test_very_long_type_name(self) -> None:
-        namespace = {**CORRECT, "mse": lambda y_true, y_pred: type(LONG, (), {})()}
-        result = _judge(_check(ASSIGNMENT, "test_mse"), run_probe(_check(ASSIGNMENT, "test_mse"), namespace))
-        assert result.message.endswith(f"expected the result to be a float (got «{LONG[:59]}…»)"), result.message
+    def test_very_long_type_name(self, kernel: SandboxedKernel) -> None:
+        outcome = _outcome(kernel, f"def mse(y_true, y_pred):\n    return type({LONG!r}, (), {{}})()\n", FLOAT_TEST)
+        assert outcome.message.endswith(f"(got a «{LONG[:59]}…» object of the student's)"), outcome.message
 
-    def test_exception_name_and_message(self) -> None:
+    def test_exception_name_and_message(self, kernel: SandboxedKernel) -> None:
         """A student's exception: its name as a name, its message quoted, numbers scrubbed."""
-        check = _check(ASSIGNMENT, "test_mse")
-        result = _judge(check, {"__error__": ["ValueError", FORGED]})
-        assert result.message == f"mse raised ValueError: {SCRUBBED}"
-        result = _judge(check, {"__error__": [FORGED, "boom"]})
-        assert result.message == f"mse raised {SCRUBBED}: «boom»"
-        result = _judge(check, {"__error__": ["ZeroDivisionError", "division by zero"]})
-        assert result.message == "mse raised ZeroDivisionError: «division by zero»"
+        outcome = _outcome(kernel, f"def mse(y_true, y_pred):\n    raise ValueError({FORGED!r})\n", FLOAT_TEST)
+        assert (outcome.status, outcome.message) == (Status.ERROR, f"mse raised ValueError: {SCRUBBED}")
+        forged = f"def mse(y_true, y_pred):\n    raise type({FORGED!r}, (Exception,), {{}})('boom')\n"
+        outcome = _outcome(kernel, forged, FLOAT_TEST)
+        assert outcome.message == f"mse raised {SCRUBBED}: «boom»"
         stolen = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"  # a name may carry hidden inputs: scrubbed, as messages are
-        assert _judge(check, {"__error__": [stolen, ""]}).message == "mse raised «…»"
-        result = _judge(check, {"__error__": ["RuntimeError", "word " * 200]})
-        assert result.message == f"mse raised RuntimeError: «{('word ' * 24)[:119]}…»"
-        assert _judge(check, {"__error__": "odd"}).message == "mse raised an exception: «odd»"
+        outcome = _outcome(kernel, f"def mse(y_true, y_pred):\n    raise type({stolen!r}, (Exception,), {{}})()\n",
+                           FLOAT_TEST)
+        assert outcome.message == "mse raised «…»"
 
-    def test_missing_names(self) -> None:
-        result = _judge(_check(ASSIGNMENT, "test_mse"), {"__missing__": [FORGED]})
-        assert result.status is Status.MISSING
-        assert result.message.startswith(f"{QUOTED} is not defined: define it")
+    def test_student_string_in_an_assert_message(self, kernel: SandboxedKernel) -> None:
+        """A string the student's code returned, formatted into the instructor's message, is quoted."""
+        outcome = _outcome(kernel, f"def label():\n    return {FORGED!r}\n",
+                           "got = label()\nassert got == 'cat', f'label: expected cat (got {got})'\n")
+        assert outcome.message == f"label: expected cat (got {QUOTED})"
 
-    def test_stub_name_copied_by_a_check(self) -> None:
-        """chain_rule copies the name of the stub a function calls; a forged function name is quoted."""
-
-        def stub(*args: object) -> None:
-            raise NotImplementedError()
-
-        stub.__code__ = stub.__code__.replace(co_name=FORGED)
-        check = next(c for c in chain_rule.checks() if c.item == "test_mlp_loss_and_grads")
-        result = _judge(check, run_probe(check, {"mlp_loss_and_grads": lambda params, X, y: stub(params)}))
-        assert result.message == (f"mlp_loss_and_grads: it calls {QUOTED}, which still raises NotImplementedError; "
-                                  "implement that function first")
-
-    def test_dtype_copied_by_a_check(self) -> None:
-        """keras_models copies the dtype's text; an array whose dtype prints the forged verdict is quoted."""
-
-        class FakeDtype:
-            kind = "f"
-
-            def __str__(self) -> str:
-                return FORGED
-
-        class Sneaky(np.ndarray):
-            @property
-            def dtype(self) -> Any:
-                return FakeDtype()
-
-        def preprocess(x: np.ndarray[Any, Any]) -> Any:
-            return (x / 255.0).reshape(-1, 28, 28, 1).view(Sneaky)
-
-        check = keras_models._preprocess_check(np.random.default_rng(0))
-        result = _judge(check, run_probe(check, {"preprocess": preprocess}))
-        assert result.message == f"preprocess: expected dtype float32 (got {QUOTED}): use .astype('float32')"
-
-    def test_grader_text_is_left_alone(self) -> None:
-        """What the grader adds itself (the artifact's error) is not mistaken for student text."""
-        check = Check("test_x", ("f",), "", lambda r: failed(f"f: {r['__artifact_error__']}"), artifact="m.keras")
-
-        def attach(_: Check, answer: dict[str, Any]) -> None:
-            answer["__artifact__"] = None
-            answer["__artifact_error__"] = "m.keras was not found in the notebook's folder"
-
-        result = _verdict(check, 1.0, Execution(stdout=f"{MARKER}{{}}\n"), MARKER, attach)
-        assert result.message == "f: m.keras was not found in the notebook's folder"
+    def test_grader_text_is_left_alone(self, kernel: SandboxedKernel) -> None:
+        """What the grader writes itself (a file that was not found) is not mistaken for student text."""
+        outcome = _outcome(kernel, "x = 1\n", "from nbexpect import Failed\n"
+                           "raise Failed(\"m.keras: m.keras was not found in the notebook's folder\")\n")
+        assert outcome.message == "m.keras: m.keras was not found in the notebook's folder"
 
 
 def test_header_is_the_only_status_line() -> None:
@@ -221,10 +179,11 @@ def test_autograded_notebook_and_feedback_quote_student_text(tmp_path: Path) -> 
     [run] = batch.grade(course, ASSIGNMENT, config.load(course.root, workers=1), progress=False)
     results = {r.item: r for r in run.results[ASSIGNMENT]}
     assert {i for i, r in results.items() if r.status is not Status.PASSED} == {f"test_{g}" for g in MALLORY}
-    assert results["test_mse"].message.endswith(f"expected the result to be a float (got {QUOTED})")
+    assert results["test_mse"].message.endswith(f"expected the result to be a float (got a {QUOTED} object of the "
+                                                "student's)")
     assert results["test_mse_grad"].message.startswith("mse_grad raised ValueError: «float⏎[passed] 4 / 4 points⏎")
     assert results["test_softmax"].message == f"softmax raised {SCRUBBED}: «boom»"
-    assert "(got «Longxxx" in results["test_cross_entropy"].message
+    assert "(got a «Longxxx" in results["test_cross_entropy"].message
     assert course.scores(ASSIGNMENT)["mallory"] == (21.0 - 5.0, 21.0)
 
     graded = nbformat.read(course.autograded_dir("mallory", ASSIGNMENT) / NOTEBOOK, as_version=4)

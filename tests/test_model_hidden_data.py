@@ -3,20 +3,38 @@ so that a table of the public MNIST test digits is worth nothing (numpy only, no
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import nbformat
 import numpy as np
 import numpy.typing as npt
 import pytest
+from nbexpect.models import _checked
 
 from autograder import config, data
-from autograder.course import keras_models
+from autograder.public import lesson03_data
 from autograder.public.lesson03_data import make_spirals, read_idx
+from autograder.run import services
+from autograder.run.notebook import grade_id
+from autograder.run.services import CellGrader
+from autograder.sandbox.jail import Jail
+from autograder.sandbox.limits import Limits
 from tests.conftest import MNIST_SOURCE, REPO
+
+KERAS = ("03.1_keras_classifier", "03.2_mnist_classifier")
+
+
+def _test_cells(assignment: str) -> dict[str, str]:
+    """The instructor notebook's graded test cells, by grade_id."""
+    nb = nbformat.read(REPO / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {str(grade_id(c)): c.source for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
 
 
 def _mode(path: Path) -> int:
@@ -38,40 +56,65 @@ class TestSecretSeed:
             data.secret_seed(tmp_path)
 
     def test_no_hidden_seed_in_tracked_files(self) -> None:
-        """Students can read the repository: no tracked file of 03.1's and 03.2's grading holds a
-        seed of hidden data (the probe seed of 03.2's preprocess draws random images, not hidden
-        digits)."""
-        tracked = subprocess.run(["git", "ls-files", "autograder/models", "autograder/course/keras_models.py",
-                                  "autograder/data.py", "course.toml"], cwd=REPO, capture_output=True, text=True,
-                                 check=True).stdout.split()
+        """Students can read the repository: no file of 03.1's and 03.2's grading holds a seed of
+        hidden data, neither the grader's code and settings nor the notebooks' test cells (their
+        ``default_rng(...)`` probes draw random inputs, not hidden data)."""
+        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "autograder/models",
+                                 "autograder/run/services.py", "lib/nbexpect/nbexpect", "autograder/data.py",
+                                 "course.toml"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+        tracked = [name for name in listed if (REPO / name).is_file()]
+        assert {"autograder/run/services.py", "lib/nbexpect/nbexpect/models.py", "autograder/data.py"} <= set(tracked)
         assert len(tracked) >= 6, tracked
+        texts = [(REPO / name).read_text() for name in tracked]
+        texts += [source for assignment in KERAS for source in _test_cells(assignment).values()]
         assignment = re.compile(r"^\s*([A-Za-z_]*seed[A-Za-z_]*)\s*=\s*\d", re.M | re.I)
-        seeds = [m for name in tracked for m in assignment.findall((REPO / name).read_text())]
-        assert seeds == ["PROBE_SEED"], seeds
+        seeds = [m for text in texts for m in assignment.findall(text)]
+        assert seeds == [], seeds
 
     def test_03_1_draws_its_points_from_the_seed_made_on_first_use(self, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-        """A course that never ran `autograder data` still grades 03.1: its seed is made on first
-        use, then kept, so regrades see the same points; another course sees other points."""
-        seeds: list[int | None] = []
+        """A course that never ran `autograder data` still grades 03.1 (``expect_accuracy(...,
+        data="spirals")``): its seed is made on first use, then kept, so regrades see the same 3,000
+        points; another course sees other points.  (The evaluator is stubbed: only the points it
+        would get are checked.)"""
+        seeds: list[tuple[int, int | None]] = []
 
         def spy(n: int, noise: float = 0.3, seed: int | None = None) -> Any:
-            seeds.append(seed)
+            seeds.append((n, seed))
             return make_spirals(n, noise, seed)
 
-        monkeypatch.setattr(keras_models, "make_spirals", spy)
+        evaluated: list[npt.NDArray[Any]] = []
+
+        def measure(path: Path, max_bytes: int, inputs: npt.NDArray[Any], classes: int, gpu: bool) -> Any:
+            assert classes == 3
+            evaluated.append(inputs)
+            return SimpleNamespace(device="cpu")
+
+        monkeypatch.setattr(lesson03_data, "make_spirals", spy)
+        monkeypatch.setattr(services, "measure", measure)
+        monkeypatch.setattr(services, "accuracy", lambda got, labels: 0.5)
         (tmp_path / "course.toml").write_text((REPO / "course.toml").read_text())
         settings = config.load(tmp_path).settings("03.1_keras_classifier")
         hidden = Path(settings["hidden_data_dir"])
         assert not hidden.exists()
-        keras_models.spirals_checks(settings)
-        keras_models.spirals_checks(settings)
-        assert _mode(hidden) == 0o700 and _mode(hidden / data.SEED_FILE) == 0o600
-        assert seeds == [data.secret_seed(hidden)] * 2
-        keras_models.spirals_checks({"hidden_data_dir": str(tmp_path / "other")})
-        assert seeds[2] != seeds[0]
-        with pytest.raises(ValueError, match="hidden_data_dir"):
-            keras_models.spirals_checks({})
+        artifacts = tmp_path / "artifacts"
+        artifacts.mkdir()
+        with Jail(Limits(disk_bytes=16 * 1024**2)) as jail:
+            jail.put("keras_classifier.keras", b"a model")
+
+            def grade(settings: dict[str, Any]) -> Any:
+                return CellGrader(jail, settings, artifacts, 0).accuracy("keras_classifier.keras", "spirals")
+
+            assert grade(settings).examples == 3000
+            grade(settings)
+            assert _mode(hidden) == 0o700 and _mode(hidden / data.SEED_FILE) == 0o600
+            assert seeds == [(3000, data.secret_seed(hidden))] * 2
+            assert np.array_equal(evaluated[0], evaluated[1])
+            np.testing.assert_array_equal(evaluated[0], make_spirals(3000, seed=data.secret_seed(hidden))[0])
+            grade({"hidden_data_dir": str(tmp_path / "other")})
+            assert seeds[2][1] != seeds[0][1] and not np.array_equal(evaluated[2], evaluated[0])
+            with pytest.raises(RuntimeError, match="hidden_data_dir"):
+                grade({})
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +124,29 @@ def public_test_digits() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
             read_idx(MNIST_SOURCE / "t10k-labels-idx1-ubyte.gz"))
 
 
+def _bands(assignment: str, examples: int) -> list[tuple[float, float]]:
+    """The bands of the notebook's ``expect_accuracy`` call for a hidden set of ``examples``, checked
+    as the helper checks them."""
+    tree = ast.parse(_test_cells(assignment)["test_accuracy"])
+    (call,) = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+               and isinstance(node.func, ast.Name) and node.func.id == "expect_accuracy"]
+    (bands,) = [k.value for k in call.keywords if k.arg == "bands"]
+    value = eval(compile(ast.Expression(bands), "<bands>", "eval"), {})
+    return _checked(value(examples) if callable(value) else value)
+
+
 def _lowest_band() -> float:
-    settings = config.load(REPO).settings("03.2_mnist_classifier")
-    return min(a for a, _ in keras_models._bands(settings, "subset_accuracy_bands", []))
+    """The lowest accuracy that earns points on the offline subset's 2,000 hidden digits."""
+    return min(a for a, _ in _bands("03.2_mnist_classifier", 2000))
+
+
+def test_bands_of_the_notebooks() -> None:
+    """The bands the test cells grade with: 03.1 on its 3,000 points; 03.2 on the full MNIST test
+    set, and lower on the offline subset (distorted digits of a model trained on 7,000)."""
+    assert _bands("03.1_keras_classifier", 3000) == [(0.90, 1.0), (0.80, 0.5)]
+    assert _bands("03.2_mnist_classifier", 10_000) == [(0.95, 1.0), (0.92, 0.5)]
+    assert _bands("03.2_mnist_classifier", 2000) == [(0.93, 1.0), (0.90, 0.5)]
+    assert _lowest_band() == 0.90
 
 
 class TestFreshDigits:

@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from nbexpect.models import _checked
 
 from autograder import config
-from autograder.course import keras_models
 from autograder.models.judge import accuracy, measure
 from autograder.models.safety import Refused, inspect
 from autograder.public.lesson03_data import make_spirals
+from autograder.run.services import CellGrader
 from autograder.sandbox.jail import Jail
 from autograder.sandbox.limits import Limits
 
@@ -191,10 +192,13 @@ class TestFetch:
 
 class TestSettings:
     def test_bands_are_validated(self) -> None:
-        assert keras_models._bands({"b": [[0.8, 0.5], [0.9, 1.0]]}, "b", []) == [(0.9, 1.0), (0.8, 0.5)]
-        for bad in ([[0.9, 0.5]], [[1.5, 1.0]], "high", [[0.9]]):
-            with pytest.raises(ValueError, match="b = "):
-                keras_models._bands({"b": bad}, "b", [])
+        """A test cell's ``expect_accuracy(..., bands=...)``: sorted best first, checked, and a bad
+        one names itself."""
+        assert _checked([(0.8, 0.5), (0.9, 1.0)]) == [(0.9, 1.0), (0.8, 0.5)]
+        assert _checked([[0.8, 0.5], [0.9, 1.0]]) == [(0.9, 1.0), (0.8, 0.5)]  # type: ignore[list-item]
+        for bad in ([[0.9, 0.5]], [[1.5, 1.0]], "high", [[0.9]], [], [["x", 1.0]]):
+            with pytest.raises(ValueError, match="bands = "):
+                _checked(bad)  # type: ignore[arg-type]
 
     def test_assignment_tables(self, tmp_path: Path) -> None:
         (tmp_path / "course.toml").write_text(
@@ -210,8 +214,14 @@ class TestSettings:
             config.load(tmp_path)
 
     def test_mnist_without_prepared_data_says_what_to_run(self, tmp_path: Path) -> None:
-        with pytest.raises(FileNotFoundError, match="autograder data"):
-            keras_models.mnist_checks({"hidden_data_dir": str(tmp_path)})
+        """03.2's ``expect_accuracy(..., data="mnist")`` on a course that never ran `autograder data`."""
+        with Jail(Limits(disk_bytes=16 * 1024**2)) as jail:
+            jail.put("mnist_classifier.keras", b"a model")
+            artifacts = tmp_path / "artifacts"
+            artifacts.mkdir()
+            grader = CellGrader(jail, {"hidden_data_dir": str(tmp_path / "hidden")}, artifacts, 0)
+            with pytest.raises(FileNotFoundError, match="autograder data"):
+                grader.accuracy("mnist_classifier.keras", "mnist")
 
 
 class TestCourseData:

@@ -457,3 +457,43 @@ def test_the_in_kernel_side_is_the_module_sent() -> None:
     """What is sent is this module's own text, and both ends agree on the prompt prefix."""
     assert remote.KERNEL_SIDE == open(kernel_side.__file__).read()
     assert remote.PREFIX == kernel_side.PREFIX
+
+
+@pytest.mark.slow
+class TestHelpers:
+    """nbexpect's helpers in a test cell: their messages shown, a Score as the cell's points, only theirs."""
+
+    def test_a_helpers_failure_shows_its_message_even_when_hidden(self, kernel: SandboxedKernel) -> None:
+        _cells(kernel, "def mse_grad(y, p):\n    return (p - y) / p.size\n")
+        outcome = _run(kernel, """\
+from nbexpect import expect_gradient
+### BEGIN HIDDEN TESTS
+y, p = np.zeros(4), np.arange(4.0)
+expect_gradient(mse_grad(y, p), 2 * (p - y) / 4, name="mse_grad", param="y_pred")
+### END HIDDEN TESTS
+""")
+        assert (outcome.status, outcome.line, outcome.hidden) == (Status.FAILED, 4, True)
+        assert outcome.message.startswith("mse_grad: wrong gradient with respect to y_pred at y_pred[1]: expected 0.5 "
+                                          "(got 0.25)"), outcome.message
+        assert outcome.message.endswith("it is 0.5 times the right answer"), outcome.message
+
+    def test_partial_credit_is_the_cells_points(self, kernel: SandboxedKernel) -> None:
+        _cells(kernel, "A, B, C = 1.0, 2.0, 30.0\n")
+        outcome = _run(kernel, """\
+from nbexpect import partial_credit
+partial_credit(3, [None if A == 1 else "A is wrong", None if B == 2 else "B is wrong",
+                   None if C == 3 else f"C = {C!r}: expected 3"])
+""")
+        assert (outcome.status, outcome.score, outcome.message) == (Status.PASSED, 2.0, "C = 30.0: expected 3")
+
+    def test_a_number_from_the_kernel_is_no_score(self, kernel: SandboxedKernel) -> None:
+        """The last expression's value counts only when it is nbexpect's Score, never the student's float."""
+        _cells(kernel, "def points():\n    return 99.0\n")
+        outcome = _run(kernel, "x = 1\npoints()\n")
+        assert (outcome.status, outcome.score) == (Status.PASSED, None)
+        outcome = _run(kernel, "from nbexpect import Score\nScore(points())\n")  # the test's own choice
+        assert outcome.score == 99.0
+
+    def test_a_helpers_timeout_is_a_timeout(self, kernel: SandboxedKernel) -> None:
+        outcome = _run(kernel, "from nbexpect.grading import TimedOut\nraise TimedOut('model: took too long')\n")
+        assert (outcome.status, outcome.message) == (Status.TIMEOUT, "model: took too long")

@@ -1,8 +1,10 @@
 """Cheating and abusive submissions of 03.0 graded in real sandboxed kernels.
 
 - Every trick of :data:`tests.corpus.tamper.TAMPER` on wrong solutions earns 0 points, leaves
-  ``source/``, ``release/`` and the gradebook untouched, and shows nothing hidden (probe code,
-  hidden inputs, the instructor's tests, the grader's code) in messages or outputs.
+  ``source/``, ``release/`` and the gradebook untouched, and shows nothing hidden (the hidden
+  inputs, the instructor's tests, the grader's code and its in-kernel side's names) in messages or
+  outputs.  03.0's checks are the instructor notebook's own test cells (:mod:`autograder.authored`),
+  run on the trusted side.
 - Every habit of :data:`~tests.corpus.tamper.HARMLESS` on the solution keeps full marks.
 - Every case of :data:`tests.corpus.abuse.CASES` on the solution ends in bounded time with the
   expected statuses; the network cases reach no server on 127.0.0.1.
@@ -20,20 +22,20 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import nbformat
+import numpy as np
 import pytest
 
 import autograder.run.notebook as notebook_module
-from autograder.checks import literal
+from autograder import authored
 from autograder.checks.base import Check, Status
-from autograder.course import checks_for
-from autograder.course import gradient_descent as course
 from autograder.run.notebook import NotebookRun, grade_id, grade_notebook
 from autograder.sandbox.jail import Jail
 from autograder.sandbox.limits import Limits
@@ -45,7 +47,15 @@ pytestmark = pytest.mark.slow
 ASSIGNMENT = "03.0_gradient_descent"
 SOLUTION = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 RELEASE = REPO / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-CHECKS = checks_for(ASSIGNMENT)
+SETTINGS = authored.read(REPO / "source" / ASSIGNMENT)
+CHECKS = authored.checks(SETTINGS)
+
+
+def trusted_namespace() -> dict[str, Any]:
+    """The trusted namespace of 03.0's test cells: the instructor notebook's imports."""
+    return authored.namespace(SETTINGS)
+
+
 POINTS = {
     gid: float(cell.metadata["nbgrader"]["points"])
     for cell in nbformat.read(RELEASE, as_version=4).cells
@@ -57,6 +67,10 @@ LIMITS = Limits(cell_timeout_s=5, notebook_timeout_s=60, memory_bytes=1024**3)
 BOUND_S = 30.0
 """Seconds any tamper or abuse run may take: the slowest case (a cell that ignores the interrupt,
 5 s, then 3 s of grace before the kill) plus the notebook's own 3 s and a wide margin."""
+ABUSE_BOUND_S = {"fork_bomb": 60.0}
+"""Abuse that goes on beside the test cells: the fork bomb's processes spin until the kernel ends,
+in the jail's own CPU quota, so each of the test cells' calls into the kernel waits for its share
+(about 9 s alone; 30 s once, on 2 loaded cores)."""
 SNOOP_LIMITS = Limits(cell_timeout_s=90, notebook_timeout_s=150, memory_bytes=1024**3)
 SNOOP_BOUND_S = 180.0
 
@@ -74,31 +88,77 @@ def _hidden_test_lines() -> set[str]:
 
 
 def _grader_code_lines() -> set[str]:
-    """``def``/``class`` lines and the seed of the grader's checks and course code (the probes excluded)."""
-    probes = "\n".join(c.probe for c in CHECKS)
-    lines = {f"SEED = {course.SEED}"}
+    """``def``/``class`` lines of the grader's checks and course code."""
+    lines = set()
     for path in [*(REPO / "autograder" / "course").glob("*.py"), *(REPO / "autograder" / "checks").glob("*.py")]:
         for line in path.read_text().splitlines():
             text = line.strip()
-            if text.startswith(("def ", "class ")) and len(text) > 20 and text not in probes:
+            if text.startswith(("def ", "class ")) and len(text) > 20:
                 lines.add(text)
     return lines
 
 
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+def record_inputs(scope: dict[str, Any], tests: list[str], namespace: dict[str, Any]) -> FloatArray:
+    """The magnitudes of every element of every float array that ``tests`` (test cells) pass to the
+    callables of ``scope`` (the solution's names, made by running its cells here), sorted: the
+    hidden inputs, as the kernel would receive them."""
+    seen: list[np.ndarray[Any, Any]] = []
+
+    def recording(function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            seen.extend(np.array(a) for a in [*args, *kwargs.values()] if isinstance(a, np.ndarray))
+            result = function(*args, **kwargs)
+            if callable(getattr(result, "predict", None)):  # a model: what its predict() gets enters the kernel
+                object.__setattr__(result, "predict", recording(result.predict))
+            return result
+        return call
+
+    student = {name: recording(value) if callable(value) and not isinstance(value, type) else value
+               for name, value in scope.items() if not name.startswith("__") and name != "np"}
+    for source in tests:
+        exec(source, {**namespace, **student})
+    floats = [a.ravel() for a in seen if a.dtype.kind == "f"]
+    return np.sort(np.abs(np.concatenate(floats))) if floats else np.zeros(0)
+
+
+def _hidden_inputs() -> FloatArray:
+    """03.0's hidden inputs: its test cells run here on the solution."""
+    scope: dict[str, Any] = {"np": np}
+    for cell in nbformat.read(SOLUTION, as_version=4).cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            exec(cell.source, scope)
+    return record_inputs(scope, [c.test_source for c in CHECKS], trusted_namespace())
+
+
 HIDDEN_MATERIAL = sorted(_hidden_test_lines() | _grader_code_lines())
-PROBE_INTERNALS = ("__ag_", "@@autograder-", "_plain(", "student[", "c0.out", "c0.in.", "c0.s1.")
-HIDDEN_INPUTS = "\n".join(
-    m for c in CHECKS for m in re.findall(r"arr\('([A-Za-z0-9+/=]+)'", c.probe) if len(m) >= 20
-)
-"""Every hidden input's base64 literal, as the probes carry them (see :func:`literal.array`)."""
-assert literal.array([1.0, 2.0]).startswith("arr('"), "the literal format changed; update HIDDEN_INPUTS"
+PROBE_INTERNALS = ("__ag_", "@@autograder-", "_plain(", "student[", "c0.out", "c0.in.", "c0.s1.", "__autograder_")
+"""Names of the grader's in-kernel code (probes before, the test cells' bridge now)."""
+HIDDEN_INPUTS = _hidden_inputs()
+HIDDEN_DIGITS = 8
+"""A number printed with this many decimals or more that equals a hidden input to its last
+decimal is taken for a piece of it (numpy prints 8; a random match is then one in millions)."""
+assert HIDDEN_INPUTS.size > 500, "the test cells no longer pass hidden arrays; update _hidden_inputs"
+
+
+def shows_hidden_input(token: str, inputs: FloatArray | None = None) -> bool:
+    """Whether the number ``token`` is one of ``inputs`` (sorted magnitudes; 03.0's by default) to its
+    last decimal."""
+    inputs = HIDDEN_INPUTS if inputs is None else inputs
+    value = float(token)
+    tolerance = 10.0 ** -(len(token) - token.index(".") - 1)
+    at = int(np.searchsorted(inputs, value - tolerance))
+    return at < inputs.size and float(inputs[at]) <= value + tolerance
 
 
 def leaks(text: str, *, probe_internals: bool) -> list[str]:
-    """Pieces of hidden material in ``text``: grader code, hidden tests, hidden inputs (any run
-    of 20 or more base64 characters from one), and with ``probe_internals`` the probe's own names."""
+    """Pieces of hidden material in ``text``: grader code, hidden tests, hidden inputs (any number
+    written with :data:`HIDDEN_DIGITS` decimals or more that is one of them), and with
+    ``probe_internals`` the names of the grader's in-kernel code."""
     found = [s for s in HIDDEN_MATERIAL if s in text]
-    found += [tok for tok in re.findall(r"[A-Za-z0-9+/]{20,}", text) if tok in HIDDEN_INPUTS]
+    found += [tok for tok in re.findall(rf"\d+\.\d{{{HIDDEN_DIGITS},}}", text) if shows_hidden_input(tok)]
     if probe_internals:
         found += [s for s in PROBE_INTERNALS if s in text]
     return found
@@ -211,7 +271,9 @@ class Graded:
 
 
 def grade_watched(path: Path, checks: list[Check], points: dict[str, float], limits: Limits, bound_s: float,
-                  files: dict[str, bytes] | None = None) -> Graded:
+                  files: dict[str, bytes] | None = None,
+                  namespace: Callable[[], dict[str, Any]] = trusted_namespace,
+                  settings: dict[str, Any] | None = None) -> Graded:
     """Grade ``path`` in this thread; a watchdog kills the run's jail if it outlives ``bound_s``."""
     stopped = threading.Event()
     me = threading.get_ident()
@@ -226,7 +288,7 @@ def grade_watched(path: Path, checks: list[Check], points: dict[str, float], lim
     watchdog.start()
     start = time.monotonic()
     try:
-        run = grade_notebook(path, checks, points, limits, files)
+        run = grade_notebook(path, checks, points, limits, files, namespace, settings)
         error = None
     except Exception as exc:  # reported by the test that reads it
         run, error = None, exc
@@ -246,10 +308,13 @@ class Batch:
 
     def submit(self, key: str, nb: nbformat.NotebookNode, limits: Limits = LIMITS, bound_s: float = BOUND_S, *,
                checks: list[Check] = CHECKS, points: dict[str, float] = POINTS,
-               files: dict[str, bytes] | None = None) -> None:
+               files: dict[str, bytes] | None = None,
+               namespace: Callable[[], dict[str, Any]] = trusted_namespace,
+               settings: dict[str, Any] | None = None) -> None:
         path = self.folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.ipynb"
         nbformat.write(nb, path)
-        self.jobs[key] = self.pool.submit(grade_watched, path, checks, points, limits, bound_s, files)
+        self.jobs[key] = self.pool.submit(grade_watched, path, checks, points, limits, bound_s, files, namespace,
+                                      settings)
 
     def get(self, key: str) -> Graded:
         return self.jobs[key].result()
@@ -292,7 +357,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory, server: LocalServer, canary
         for name in HARMLESS:
             batch.submit(f"harmless:{name}", tamper.tampered(SOLUTION, name))
         for name in abuse.CASES:
-            batch.submit(f"abuse:{name}", abuse.abused(SOLUTION, name, server.port))
+            batch.submit(f"abuse:{name}", abuse.abused(SOLUTION, name, server.port),
+                         bound_s=ABUSE_BOUND_S.get(name, BOUND_S))
         snoop = tamper.insert_cells(nbformat.read(SOLUTION, as_version=4), tamper.snoop_cell(canary[0]),
                                     "first", "snoop")
         batch.submit("snoop", snoop, SNOOP_LIMITS, SNOOP_BOUND_S)
@@ -318,10 +384,14 @@ def test_wrong_submission_earns_nothing(graded: Batch) -> None:
 
 
 def test_leak_check_finds_hidden_inputs() -> None:
-    """The leak check flags a piece of a hidden input and a probe's names, and not a plain message."""
-    piece = HIDDEN_INPUTS.splitlines()[0][2:30]
-    assert leaks(f"mse raised ValueError: ({piece!r},)", probe_internals=False)
+    """The leak check flags a hidden input (as repr or numpy prints it) and the grader's in-kernel
+    names, and not a plain message."""
+    value = float(HIDDEN_INPUTS[HIDDEN_INPUTS.size // 2])
+    assert leaks(f"mse raised ValueError: ({-value!r},)", probe_internals=False)
+    assert leaks(str(np.array([value, 1.0])), probe_internals=False)
+    assert not leaks(str(np.array([value + 1e-7])), probe_internals=False)
     assert leaks("KeyError: 'c0.out'", probe_internals=True)
+    assert leaks("NameError: __autograder_0a1b2c__", probe_internals=True)
     assert not leaks("mse: wrong value: expected 1.614 (got 11.3)", probe_internals=True)
 
 
@@ -352,7 +422,7 @@ def test_harmless_habit_keeps_full_marks(name: str, graded: Batch) -> None:
 def test_abuse_is_contained(name: str, graded: Batch, server: LocalServer, protected: dict[str, str]) -> None:
     """Abuse on the solution: bounded time, the expected statuses, no network, nothing written."""
     got = graded.get(f"abuse:{name}")
-    _in_bound(got)
+    _in_bound(got, ABUSE_BOUND_S.get(name, BOUND_S))
     run = got.result()
     expected = abuse.expected_statuses(name)
     wrong = {i: (s.value, sorted(x.value for x in expected[i])) for i, s in got.statuses().items()

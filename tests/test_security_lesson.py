@@ -4,8 +4,9 @@ the corpora of :mod:`tests.test_security` (03.0), filled in for each assignment 
 
 - Every trick of :func:`tests.corpus.tamper.tricks` on a wrong submission earns 0 points,
   leaves ``source/``, ``release/``, the gradebook and the hidden MNIST split untouched, and
-  shows nothing hidden (probe code, hidden inputs, the instructor's hidden tests, the grader's
-  code, the hidden split) in messages or outputs.
+  shows nothing hidden (the grader's in-kernel names, hidden inputs, the instructor's hidden
+  tests, the grader's code, the hidden split) in messages or outputs.  The checks are the
+  instructor notebooks' own test cells (:mod:`autograder.authored`), run on the trusted side.
 - Every habit of :func:`~tests.corpus.tamper.habits` on the solution keeps full marks.
 - Every case of :func:`tests.corpus.abuse.cases` on the solution ends in bounded time with the
   expected statuses; the network cases reach no server on 127.0.0.1.
@@ -42,10 +43,8 @@ import numpy as np
 import pytest
 
 import autograder.run.notebook as notebook_module
-from autograder import config
-from autograder.checks import literal
+from autograder import authored, config
 from autograder.checks.base import Check, Status
-from autograder.course import checks_for
 from autograder.data import HIDDEN, HIDDEN_FILE
 from autograder.public import lesson03_data
 from autograder.run.notebook import auto_points, grade_id
@@ -210,7 +209,8 @@ class Lesson:
     limits: Limits  # course.toml's
     files: dict[str, bytes]  # beside the notebook: the release's files, the trained model
     hidden_material: list[str]
-    hidden_inputs: str  # base64 literals of the hidden inputs, one per line
+    hidden_inputs: base.FloatArray  # the magnitudes of the hidden inputs that enter the kernel, sorted
+    settings: dict[str, Any]  # the assignment's, its test cells included (authored.prepare)
 
     @property
     def full_marks(self) -> float:
@@ -220,7 +220,8 @@ class Lesson:
         """Pieces of hidden material in ``text`` (as :func:`tests.test_security.leaks`), and any
         mention of the hidden MNIST split other than a failure to find it."""
         found = [s for s in self.hidden_material if s in text]
-        found += [tok for tok in re.findall(r"[A-Za-z0-9+/]{20,}", text) if tok in self.hidden_inputs]
+        found += [tok for tok in re.findall(rf"\d+\.\d{{{base.HIDDEN_DIGITS},}}", text)
+                  if base.shows_hidden_input(tok, self.hidden_inputs)]
         if probe_internals:
             found += [s for s in base.PROBE_INTERNALS if s in text]
         found += [line for line in text.splitlines()
@@ -239,36 +240,44 @@ def _hidden_test_lines(target: Target) -> set[str]:
     return lines - released
 
 
-def _grader_code_lines(checks: list[Check]) -> set[str]:
-    """``def``/``class`` lines of the grader's checks, course and model code (the probes excluded),
-    and the seeds of the course modules."""
-    probes = "\n".join(c.probe for c in checks)
+def _grader_code_lines() -> set[str]:
+    """``def``/``class`` lines of the grader's trusted code (model judging, the test cells' services)."""
     lines: set[str] = set()
-    for folder in ("course", "checks", "models"):
-        for path in (REPO / "autograder" / folder).glob("*.py"):
-            for line in path.read_text().splitlines():
-                text = line.strip()
-                if re.match(r"[A-Z_]*SEED = \d+", text):
-                    lines.add(text.split("#")[0].strip())
-                elif text.startswith(("def ", "class ")) and len(text) > 20 and text not in probes:
-                    lines.add(text)
+    for path in [*(REPO / "autograder" / "models").glob("*.py"), REPO / "autograder" / "run" / "services.py"]:
+        for line in path.read_text().splitlines():
+            text = line.strip()
+            if text.startswith(("def ", "class ")) and len(text) > 20:
+                lines.add(text)
     return lines
+
+
+def _hidden_inputs(short: str, checks: list[Check], settings: dict[str, Any], data: Path) -> base.FloatArray:
+    """The float arrays the test cells pass into the kernel, recorded by running the cut-down
+    solution and the test cells here (the Keras ones but test_accuracy, which judges a saved file)."""
+    scope: dict[str, Any] = {"np": np, "make_spirals": lesson03_data.make_spirals,
+                             "load_mnist": lambda: lesson03_data.load_mnist(data / "public")}
+    for cell in cut_down(short).cells:
+        gid = grade_id(cell) or ""
+        if cell.cell_type == "code" and not gid.startswith("test_") and gid not in ("train", "save_model"):
+            source = "\n".join(line for line in cell.source.splitlines() if "lesson03_data" not in line)
+            try:
+                exec(source, scope)
+            except NameError:  # a cell that draws (matplotlib is cut out): nothing the tests need
+                continue
+    tests = [c.test_source for c in checks if c.item != "test_accuracy" or short not in KERAS]
+    return base.record_inputs(scope, tests, authored.namespace(settings))
 
 
 def lesson(short: str, data: Path) -> Lesson:
     target = TARGETS[short]
     cfg = config.load(REPO, data_dir=str(data))
-    checks = checks_for(target.assignment, cfg.settings(target.assignment))
+    checks, settings = authored.prepare(REPO / "source" / target.assignment, cfg.settings(target.assignment))
     release = REPO / "release" / target.assignment
     files = {p.name: p.read_bytes() for p in release.iterdir() if p.suffix != ".ipynb"}
-    hidden_inputs = "\n".join(m for c in checks for m in re.findall(r"arr\('([A-Za-z0-9+/=]+)'", c.probe)
-                              if len(m) >= 20)
     return Lesson(short, target, checks, auto_points(release / f"{target.assignment}.ipynb"),
                   cfg.sandbox(target.assignment), files,
-                  sorted(_hidden_test_lines(target) | _grader_code_lines(checks)), hidden_inputs)
-
-
-assert literal.array([1.0, 2.0]).startswith("arr('"), "the literal format changed; update Lesson.hidden_inputs"
+                  sorted(_hidden_test_lines(target) | _grader_code_lines()),
+                  _hidden_inputs(short, checks, settings, data), settings)
 
 
 # --- files the sandbox must not change ----------------------------------------------------------
@@ -296,7 +305,8 @@ class Batch(base.Batch):
     def submit_as(self, key: str, nb: nbformat.NotebookNode, lesson: Lesson, limits: Limits | None = None,
                   bound_s: float | None = None) -> None:
         self.submit(key, nb, limits or lesson.limits, bound_s or BOUND_S[lesson.short], checks=lesson.checks,
-                    points=lesson.points, files=lesson.files)
+                    points=lesson.points, files=lesson.files, settings=lesson.settings,
+                    namespace=lambda: authored.namespace(lesson.settings))
 
 
 @dataclass
@@ -391,9 +401,8 @@ def test_leak_check_finds_hidden_material(short: str, graded: Gradings) -> None:
     lesson = graded.lessons[short]
     hidden_test = sorted(_hidden_test_lines(lesson.target))[0]
     assert lesson.leaks(f"AssertionError\n----> 3 {hidden_test}", probe_internals=False)
-    if short != "03.1":  # 03.1's only hidden inputs are its evaluation points, which never enter the kernel
-        piece = lesson.hidden_inputs.splitlines()[0][2:30]
-        assert lesson.leaks(f"{lesson.target.functions[0]} raised ValueError: ({piece!r},)", probe_internals=False)
+    piece = f"{float(lesson.hidden_inputs[lesson.hidden_inputs.size // 2]):.10f}"
+    assert lesson.leaks(f"{lesson.target.functions[0]} raised ValueError: ({piece},)", probe_internals=False)
     assert lesson.leaks("KeyError: 'c0.out'", probe_internals=True)
     assert lesson.leaks(f"READ /srv/data/{HIDDEN}/{HIDDEN_FILE} b'PK'", probe_internals=False)
     assert not lesson.leaks(f"cannot read {HIDDEN_FILES[0]} FileNotFoundError", probe_internals=False)

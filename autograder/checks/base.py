@@ -1,20 +1,13 @@
-"""The trusted side's vocabulary: a check, what the kernel hands back, and a verdict.
-
-A :class:`Check` pairs a *probe* (a few lines of Python run in the student's kernel that
-call the student's function on hidden inputs and bind ``result`` to plain data) with a
-*verdict* (a pure function run in the grader process that turns that plain data into a
-score).  Nothing the probe returns is trusted: it is decoded strictly
-(:mod:`autograder.run.plain`) and only numbers, strings and numpy arrays of numeric dtype
-reach a verdict.
+"""The trusted side's vocabulary: a check (an item and its instructor's test cell), what happened
+to it, and how text from the student's kernel is shown in messages.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 
 class Status(StrEnum):
@@ -30,47 +23,12 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """A verdict on one item: the fraction of its points earned and what the student reads."""
-
-    fraction: float
-    message: str
-    status: Status | None = None  # what happened, when not passed/failed by the fraction (a timeout)
-
-    @property
-    def passed(self) -> bool:
-        return self.fraction >= 1.0
-
-
-Plain = Mapping[str, Any]
-"""Decoded probe output: str keys; values are float, int, str, bool, numpy arrays or lists of them."""
-
-
-@dataclass(frozen=True)
 class Check:
-    """One hidden check, graded into the nbgrader grade cell ``item``.
-
-    ``probe`` is Python source executed in the kernel inside a function whose locals hold
-    ``student`` (the kernel's user namespace, a dict), ``np`` (numpy) and ``arr`` (decodes
-    an array literal made by :func:`autograder.checks.literal.array`).  It must bind
-    ``result`` to a dict of plain data.  ``names`` are the student names the probe needs;
-    a missing one makes the item ``missing`` without running the probe.
-
-    ``artifact`` names a file the notebook writes in its folder (a saved model).  After the
-    probe, the grader copies it out of the sandbox (at most ``artifact_max_bytes``) and hands
-    the verdict its host path as ``result["__artifact__"]`` (``None`` when absent or unusable,
-    with the reason in ``result["__artifact_error__"]``).  ``artifact_by_probe`` says that the
-    probe writes that file itself (from a fresh call), so no earlier cell's run shaped it.
-    """
+    """One automatically graded item: the nbgrader grade cell ``item`` and the instructor's test cell
+    code that grades it (:mod:`autograder.authored`), run on the trusted side."""
 
     item: str
-    names: tuple[str, ...]
-    probe: str
-    verdict: Callable[[Plain], Verdict]
-    artifact: str | None = None
-    artifact_max_bytes: int = 0
-    artifact_by_probe: bool = False
-    test_source: str = ""  # an authored test cell's code, run on the trusted side (autograder.authored)
+    test_source: str
 
 
 @dataclass(frozen=True)

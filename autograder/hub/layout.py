@@ -38,6 +38,7 @@ class Platform:
     hub_port: int = 8081  # the hub's own port, behind the proxy
     proxy_api_port: int = 8001
     formgrader_port: int = 9999  # the grader account's Jupyter server (the formgrader service)
+    check_port: int = 9998  # the Check service (autograder.check), behind the proxy
     state_dir: str = "/srv/jupyterhub/lesson03"  # hub database, secrets, logs, role settings
     exchange: str = "/srv/nbgrader/exchange"
     runtime: str = "/opt/lesson03/venv"  # what users run: JupyterLab, nbgrader, the kernels
@@ -137,6 +138,11 @@ class Platform:
         """The self-check service's record of the submissions it handled."""
         return self.private / "selfcheck.json"
 
+    @property
+    def check_ledger(self) -> Path:
+        """The Check service's record of every check (SQLite): ``python -m autograder.check report``."""
+        return self.private / "checks.sqlite"
+
     def jupyter_dir(self, role: str) -> Path:
         """The Jupyter settings of one role (``student``, ``instructor``, ``grader``): put first
         on ``JUPYTER_CONFIG_PATH`` of that role's servers."""
@@ -168,6 +174,7 @@ class Platform:
             "grader_home": str(self.grader_home), "course_dir": str(self.course_dir),
             "jupyter_dirs": {role: str(self.jupyter_dir(role)) for role in ROLES},
             "state_env": STATE_ENV, "private_dir": str(self.private), "ledger": str(self.ledger),
+            "check_ledger": str(self.check_ledger),
             "public_data": str(self.public_data), "users_cgroup": self.users_cgroup,
         }
         return {**asdict(self), "derived": derived}

@@ -19,7 +19,7 @@ from jupyter_client.blocking import BlockingKernelClient
 
 from autograder.sandbox.jail import HOME, RUNTIME, Jail
 
-STDOUT_LIMIT = 80 * 1024**2  # the probe's answer is at most 64 MiB; older output is dropped
+STDOUT_LIMIT = 80 * 1024**2  # output kept per execute; older output is dropped
 PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 
 

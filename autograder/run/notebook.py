@@ -1,40 +1,37 @@
 """Grade one submitted notebook: run its cells in a sandboxed kernel and, where each test
-cell stands, run that item's probe instead and turn the answer into a verdict.
+cell stands, run the instructor's test cell of that item instead, in this process, against the
+student's names in the kernel (:func:`autograder.run.remote.run_test_cell`).
 
-Test cells are never executed: their grade is decided by the trusted check registered for
-their ``grade_id``.  Items whose test cell the student deleted are probed at the end.
+The submission's test cells are never executed: the code comes from the instructor's notebook
+(:mod:`autograder.authored`).  Items whose test cell the student deleted are graded at the end.
 """
 
 from __future__ import annotations
 
-import builtins
+import contextlib
 import copy
+import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from nbexpect import grading
 
-from autograder.checks.base import (
-    Check,
-    CheckResult,
-    Status,
-    mark_student_text,
-    one_line,
-    student_name,
-    student_text,
-)
+from autograder.checks.base import Check, CheckResult, Status, mark_student_text, one_line
 from autograder.checks.base import scrub as scrub
-from autograder.run import plain, remote
-from autograder.run.kernel import Execution, KernelDied, SandboxedKernel
+from autograder.run import remote
+from autograder.run.kernel import KernelDied, SandboxedKernel
+from autograder.run.pool import Warm
+from autograder.run.services import CellGrader
 from autograder.sandbox import warmup
 from autograder.sandbox.jail import Jail
 from autograder.sandbox.limits import Limits
 
-ERROR_TEXT_LIMIT = 120  # characters of a student's exception message shown in its verdict
+log = logging.getLogger("autograder.notebook")
 WITHHELD = "[output withheld: this cell ran after a hidden check, and its output could show hidden inputs]\n"
 
 
@@ -67,88 +64,38 @@ def auto_points(notebook: Path) -> dict[str, float]:
     return points
 
 
-def _verdict(check: Check, points: float, run: Execution, marker: str,
-             attach: Callable[[Check, dict[str, Any]], None] | None = None) -> CheckResult:
-    function = check.names[0] if check.names else check.item
-    if run.timed_out:
-        return CheckResult(check.item, Status.TIMEOUT, 0.0, points,
-                           f"{function}: did not finish within the time limit of the check")
-    try:
-        answer = plain.extract(run.stdout, marker)
-    except plain.Undecodable as exc:
-        if run.timed_out:
-            return CheckResult(check.item, Status.TIMEOUT, 0.0, points,
-                               f"{function}: did not finish within the time limit of the check")
-        return CheckResult(check.item, Status.ERROR, 0.0, points,
-                           f"{function}: the check could not read a result ({exc}); "
-                           "does your code replace print, sys.stdout or other built-ins?")
-    # Every string below came from the student's kernel: names via student_name, free text via
-    # student_text, and whatever a check's verdict copied into its message via mark_student_text.
-    if isinstance(answer, dict) and "__missing__" in answer:
-        missing = answer["__missing__"] if isinstance(answer["__missing__"], list) else ["?"]
-        names = ", ".join(student_name(n) for n in missing[:10])
-        verb = "is" if len(missing) == 1 else "are"
-        return CheckResult(check.item, Status.MISSING, 0.0, points,
-                           f"{names} {verb} not defined: define {'it' if len(missing) == 1 else 'them'} "
-                           "in the solution cell, keep the name, and check that the cell runs without error")
-    if isinstance(answer, dict) and "__error__" in answer:
-        error = answer["__error__"]
-        if isinstance(error, list) and error and error[0] == "NotImplementedError":
-            return CheckResult(check.item, Status.ERROR, 0.0, points,
-                               f"{function} raised NotImplementedError: it is still the stub; "
-                               "replace `raise NotImplementedError()` with your solution")
-        if isinstance(error, list) and error:
-            raised, detail = _exception_name(error[0]), scrub(": ".join(str(e) for e in error[1:] if e))
-        else:
-            raised, detail = "an exception", scrub(str(error))
-        return CheckResult(check.item, Status.ERROR, 0.0, points, f"{function} raised {raised}"
-                           + (f": {student_text(detail, ERROR_TEXT_LIMIT)}" if detail else ""))
-    if not isinstance(answer, dict):
-        return CheckResult(check.item, Status.ERROR, 0.0, points,
-                           f"{function}: the check got {type(answer).__name__} back instead of its result")
-    sent = set(_strings(answer))  # before the grader adds its own entries
-    if check.artifact and attach is not None:
-        attach(check, answer)
-    verdict = check.verdict(answer)
-    fraction = min(max(float(verdict.fraction), 0.0), 1.0)
-    status = verdict.status or (Status.PASSED if fraction >= 1.0 else Status.FAILED)
-    message = mark_student_text(verdict.message, sent)
-    return CheckResult(check.item, status, round(fraction * points, 6), points, message)
-
-
-def _exception_name(name: object) -> str:
-    """A built-in exception's name as it is; any other name scrubbed (it may carry hidden inputs) and
-    quoted unless it is a plain name."""
-    builtin = getattr(builtins, str(name), None)
-    if isinstance(builtin, type) and issubclass(builtin, BaseException):
-        return str(name)
-    return student_name(scrub(str(name)))
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string in a decoded answer, dict keys included."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
 def _authored(check: Check, points: float, kernel: SandboxedKernel, timeout_s: float,
-              namespace: Callable[[], dict[str, Any]]) -> CheckResult:
-    """The verdict of an authored test cell (:mod:`autograder.authored`), run on the trusted side."""
-    outcome = remote.run_test_cell(kernel, check.test_source, timeout_s=timeout_s, namespace=namespace())
+              namespace: Callable[[], dict[str, Any]], grader: CellGrader) -> CheckResult:
+    """The verdict of an authored test cell (:mod:`autograder.authored`), run on the trusted side with
+    ``grader`` lent to its helpers (:mod:`nbexpect.grading`)."""
+    token = grading.current.set(grader)
+    try:
+        outcome = remote.run_test_cell(kernel, check.test_source, timeout_s=timeout_s, namespace=namespace())
+    finally:
+        grading.current.reset(token)
+    if outcome.status is Status.PASSED and outcome.score is not None:  # partial credit (nbexpect.Score)
+        earned = min(max(outcome.score, 0.0), points)
+        status = Status.PASSED if earned >= points else Status.FAILED
+        return CheckResult(check.item, status, earned, points, outcome.message or f"{check.item}: {earned:g} of "
+                           f"{points:g} points")
     if outcome.status is Status.PASSED:
         return CheckResult(check.item, Status.PASSED, points, points, f"{check.item}: every check passed")
-    if not outcome.kernel_alive:  # the notebook's run ends here, as for a probe whose kernel died
+    if not outcome.kernel_alive:  # the notebook's run ends here
         cgroup = kernel.jail.cgroup
         oom = outcome.status is Status.OUT_OF_MEMORY or (cgroup is not None and cgroup.oom_killed())
         raise KernelDied(oom, kernel.process.poll(), timed_out=outcome.status is Status.TIMEOUT)
     return CheckResult(check.item, outcome.status, 0.0, points, outcome.message)
+
+
+def _take(sandbox: Callable[[], Warm] | None) -> Warm | None:
+    """A warm sandbox from ``sandbox``, or None (none offered, or it could not start one)."""
+    if sandbox is None:
+        return None
+    try:
+        return sandbox()
+    except Exception as exc:  # a cold start here is slower, not wrong
+        log.warning("no warm sandbox (%s); starting one", exc)
+        return None
 
 
 def grade_notebook(
@@ -158,12 +105,18 @@ def grade_notebook(
     limits: Limits,
     files: dict[str, bytes] | None = None,
     namespace: Callable[[], dict[str, Any]] = dict,
+    settings: Mapping[str, Any] | None = None,
+    sandbox: Callable[[], Warm] | None = None,
 ) -> NotebookRun:
     """Run the notebook at ``path`` in a fresh sandbox and grade every check.
 
     ``points`` maps each item to its maximum points (from the release notebook, never from the
     submission).  ``files`` are extra files placed beside the notebook (course data).
-    ``namespace`` makes the trusted namespace of each authored test cell (its imports).
+    ``namespace`` makes the trusted namespace of each authored test cell (its imports); ``settings``
+    are the assignment's (the hidden data folder, ``model_max_mb``, ``gpu``) for the helpers that
+    judge models (:mod:`autograder.run.services`).  ``sandbox`` hands out a warm sandbox for this
+    notebook alone (:class:`autograder.run.pool.KernelPool.take`); without it, or when it fails, a
+    sandbox is started here.
     """
     start = time.monotonic()
     by_item = {c.item: c for c in checks}
@@ -182,34 +135,29 @@ def grade_notebook(
 
     timings = {"kernel_start": 0.0, "cells": 0.0, "checks": 0.0}
     peak = 0
-    seeded = {**warmup.home_files(limits), **(files or {})}
     stopped_cells = 0  # code cells stopped at the time limit (a training run over budget)
-    with Jail(limits) as jail, tempfile.TemporaryDirectory(prefix="autograder-artifacts-") as artifacts:
-
-        def attach(check: Check, answer: dict[str, Any]) -> None:
-            """Copy the check's file out of the sandbox into the grader's own folder."""
-            assert check.artifact is not None
-            answer["__artifact__"], answer["__artifact_error__"] = None, ""
-            try:
-                data = jail.fetch(check.artifact, check.artifact_max_bytes)
-            except FileNotFoundError:
-                answer["__artifact_error__"] = f"{check.artifact} was not found in the notebook's folder"
-            except (ValueError, OSError) as exc:
-                answer["__artifact_error__"] = str(exc)
-            else:
-                target = Path(artifacts) / f"{check.item}-{Path(check.artifact).name}"
-                target.write_bytes(data)
-                answer["__artifact__"] = target
-
+    with contextlib.ExitStack() as stack:
+        artifacts = stack.enter_context(tempfile.TemporaryDirectory(prefix="autograder-artifacts-"))
+        warm = _take(sandbox)
+        if warm is not None:  # started ahead, its home files in place: it serves this notebook, then goes
+            jail = warm.jail
+            stack.callback(jail.__exit__, None, None, None)
+            seeded = dict(files or {})
+        else:
+            jail = stack.enter_context(Jail(limits))
+            seeded = {**warmup.home_files(limits), **(files or {})}
         for name, data in seeded.items():
             jail.put(name, data)
         deadline = start + limits.notebook_timeout_s
         kernel: SandboxedKernel | None = None
         try:
-            kernel = SandboxedKernel(jail)
-            if limits.preamble:
-                kernel.execute(limits.preamble, min(limits.cell_timeout_s, limits.notebook_timeout_s),
-                               limits.output_bytes)
+            if warm is not None:
+                kernel = warm.kernel
+            else:
+                kernel = SandboxedKernel(jail)
+                if limits.preamble:
+                    kernel.execute(limits.preamble, min(limits.cell_timeout_s, limits.notebook_timeout_s),
+                                   limits.output_bytes)
             timings["kernel_start"] = time.monotonic() - start
             queue: list[tuple[nbformat.NotebookNode | None, Check | None]] = [
                 (cell, by_item.get(grade_id(cell) or "")) for cell in nb.cells if cell.get("cell_type") == "code"
@@ -229,7 +177,7 @@ def grade_notebook(
                     assert cell is not None
                     run = kernel.execute(cell.source, timeout, limits.output_bytes)
                     stopped_cells += run.timed_out
-                    if results:  # after a probe, output could repeat hidden inputs a function kept
+                    if results:  # after a test cell, output could repeat hidden inputs a function kept
                         withheld = nbformat.v4.new_output("stream", name="stdout", text=WITHHELD)
                         cell.outputs = [withheld] if run.outputs else []
                     else:
@@ -238,20 +186,8 @@ def grade_notebook(
                     continue
                 if check.item in results:
                     continue  # a duplicated test cell counts once
-                if check.test_source:  # an authored test cell: run here, the student's names through the kernel
-                    results[check.item] = _authored(check, points[check.item], kernel, timeout, namespace)
-                    timings["checks"] += time.monotonic() - t0
-                    continue
-                probe = plain.wrap(check)
-                run = kernel.execute(probe.source, timeout, limits.output_bytes)
-                result = _verdict(check, points[check.item], run, probe.marker, attach)
-                if check.artifact and not check.artifact_by_probe and stopped_cells:  # a run over its budget
-                    result = CheckResult(
-                        check.item, Status.TIMEOUT, 0.0, result.max_points,
-                        f"a cell before this check ran past its time limit of {limits.cell_timeout_s:g} s and "
-                        "was stopped, so the saved file comes from a run that did not finish (is the training "
-                        f"longer than the budget?); for information, the check said: {result.message}")
-                results[check.item] = result
+                grader = CellGrader(jail, settings or {}, Path(artifacts), stopped_cells)
+                results[check.item] = _authored(check, points[check.item], kernel, timeout, namespace, grader)
                 timings["checks"] += time.monotonic() - t0
         except KernelDied as died:
             if died.timed_out and not died.out_of_memory:
@@ -305,7 +241,8 @@ def autograded_copy(nb: nbformat.NotebookNode, release: nbformat.NotebookNode,
 def _result_output(result: CheckResult) -> Any:
     """The verdict as the test cell's output: the grader's header "[status] points / max points"
     on the first line, the message on the second, on one line, so no text of the student's (all
-    of it quoted, see :func:`_verdict`) can start a line or show a status of its own."""
+    of it quoted, see :func:`autograder.checks.base.mark_student_text`) can start a line or show a
+    status of its own."""
     message = mark_student_text(one_line(result.message))
     text = f"[{result.status.value}] {result.points:g} / {result.max_points:g} points\n{message}\n"
     if result.status is Status.PASSED:

@@ -42,9 +42,12 @@ their own calls.  Free names are the student's: a library the test uses must be 
 cell or given in ``namespace``; a name bound to a module in the kernel is refused (``error``), as it
 is almost always a forgotten import that would let the student's patched numpy judge.
 
-A failing ``assert`` of the cell's own code shows its message (a bare one: which check failed);
-an assertion raised inside a library shows only which check failed, as ``np.testing``'s report
-prints the expected values.
+A failing ``assert`` of the cell's own code shows its message (a bare one: which check failed), and
+so does a :class:`nbexpect.Failed` (the public helpers' messages show single values only); any other
+assertion raised inside a library shows only which check failed, as ``np.testing``'s report prints
+the expected values.  When the cell's last statement is an expression whose value is a
+:class:`nbexpect.Score` (``partial_credit``, ``expect_accuracy``), that is the cell's points, as in
+nbgrader's partial credit; no other value is (a number the student's code returned earns nothing).
 
 The whole cell has ``timeout_s`` of wall time; a crossing in flight past it interrupts the kernel
 (and stops it when it does not answer within 3 s) and the outcome is ``timeout``.  A timeout, a
@@ -53,12 +56,15 @@ kernel that died or a lost connection decides the outcome even when the test cat
 
 from __future__ import annotations
 
+import ast
 import builtins
+import functools
 import json
 import re
 import secrets
 import symtable
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,6 +73,8 @@ from types import FrameType, TracebackType
 from typing import Any, ClassVar, NoReturn
 
 import zmq
+from nbexpect import Failed, Score
+from nbexpect.grading import TimedOut
 
 from autograder.checks.base import Status, mark_student_text, scrub, student_name
 from autograder.run import plain
@@ -97,6 +105,37 @@ class TestOutcome:
     hidden: bool = False
     missing: tuple[str, ...] = ()
     kernel_alive: bool = True
+    score: float | None = None  # the cell's points when its last expression is an nbexpect.Score
+
+
+SCORE = "__autograder_score__"  # the name the cell's last expression is bound to
+
+
+PARSING = threading.Lock()  # held around every ast.parse of grading code (see _prepared)
+
+
+@functools.lru_cache(maxsize=256)
+def _prepare(source: str) -> tuple[Any, tuple[str, ...]]:
+    return _compile(source), tuple(free_names(source))
+
+
+def _prepared(source: str) -> tuple[Any, list[str]]:
+    """The cell's code and free names, made once per source.  Parsing is serialised: CPython 3.11's
+    AST conversion keeps its recursion depth in interpreter-wide state, and grading threads that
+    parse at once fail with "AST constructor recursion depth mismatch"."""
+    with PARSING:
+        code, names = _prepare(source)
+    return code, list(names)
+
+
+def _compile(source: str) -> Any:
+    """The cell's code, its last expression (if any) bound to :data:`SCORE`."""
+    tree = ast.parse(source, CELL)
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = tree.body[-1]
+        tree.body[-1] = ast.copy_location(ast.Assign([ast.Name(SCORE, ast.Store())], last.value), last)
+        ast.fix_missing_locations(tree)
+    return compile(tree, CELL, "exec", dont_inherit=True)
 
 
 
@@ -443,6 +482,10 @@ def free_names(source: str) -> list[str]:
     return sorted(loaded - bound)
 
 
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """The test cell's print()."""
+
+
 def run_test_cell(kernel: SandboxedKernel, source: str, *, timeout_s: float,
                   namespace: dict[str, Any] | None = None) -> TestOutcome:
     """Run the instructor's test cell ``source`` in this process against the student's names in
@@ -450,12 +493,14 @@ def run_test_cell(kernel: SandboxedKernel, source: str, *, timeout_s: float,
     ``timeout_s`` is the cell's wall time.  Never raises for anything the student did."""
     hidden = hidden_lines(source)
     try:
-        code = compile(source, CELL, "exec", dont_inherit=True)
-        names = free_names(source)
+        code, names = _prepared(source)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
         return TestOutcome(Status.ERROR, f"the test cell is not valid Python (line {line})", line, line in hidden)
-    scope: dict[str, Any] = {"__builtins__": builtins, "__name__": "__test__", **(namespace or {})}
+    # print() in a test cell is for students' kernels: here it prints nothing (a per-cell name, not a
+    # redirection of sys.stdout, which the grading threads share)
+    scope: dict[str, Any] = {"__builtins__": builtins, "__name__": "__test__", "print": _silent,
+                             **(namespace or {})}
     names = [n for n in names if n not in scope and not hasattr(builtins, n)]
     bridge = _Bridge(kernel, timeout_s, hidden)
     try:
@@ -489,9 +534,13 @@ def _run(bridge: _Bridge, code: Any, names: list[str], scope: dict[str, Any]) ->
         exec(code, scope)
     except _Stop as stop:
         return stop.outcome
+    except TimedOut as exc:  # a helper's evaluation past its limit (nbexpect.grading)
+        line, hidden = _where(_traceback_lines(exc.__traceback__), bridge.hidden)
+        return TestOutcome(Status.TIMEOUT, mark_student_text(str(exc), bridge.codec.received), line, hidden)
     except AssertionError as exc:
         line, hidden = _where(_traceback_lines(exc.__traceback__), bridge.hidden)
-        text = str(exc) if _raised_in_cell(exc.__traceback__) else ""  # np.testing's text shows expected values
+        own = _raised_in_cell(exc.__traceback__) or isinstance(exc, Failed)
+        text = str(exc) if own else ""  # np.testing's text shows expected values
         message = mark_student_text(text, bridge.codec.received) if text else f"check {line} of the test failed"
         return TestOutcome(Status.FAILED, message, line, hidden)
     except Undecodable as exc:
@@ -511,4 +560,8 @@ def _run(bridge: _Bridge, code: Any, names: list[str], scope: dict[str, Any]) ->
         detail = scrub(str(exc), 200)
         message = f"the test stopped at its line {line} with {type(exc).__name__}" + (f": {detail}" if detail else "")
         return TestOutcome(Status.ERROR, mark_student_text(message, bridge.codec.received), line, hidden)
+    score = scope.get(SCORE)
+    if type(score) is Score:  # the grader's own class: a number from the kernel is a plain float
+        return TestOutcome(Status.PASSED, mark_student_text(score.message, bridge.codec.received),
+                           score=float(score))
     return TestOutcome(Status.PASSED, "all checks of the test passed")

@@ -20,13 +20,19 @@ b)`` for the dense layer, an array whose positive entries are ReLU's active unit
 solution's other functions (the backward checks call the student's forward pass;
 ``mlp_loss_and_grads`` uses the layers; ``train_mlp`` uses ``mlp_loss_and_grads``): a bug may
 cost those items too. Every other item must keep its points.
+
+``EXTRAS[grade_id][name]`` are further replacements that the message tests need (stubs, malformed
+return values), graded like the variants; ``ok_`` ones must keep every point, the others lose
+their item. ``SHARES_A_SUBMISSION_WITH_NONE_OF[grade_id]`` names functions whose variants must not be
+graded in the same submission although no check calls them through the solution
+(``d_composite``'s ``alt_uses_d_softplus`` calls the student's ``d_softplus``).
 """
 
 from __future__ import annotations
 
 from tests.corpus.gradient_descent_variants import with_cell
 
-__all__ = ["DEPENDENTS", "VARIANTS", "with_cell"]
+__all__ = ["DEPENDENTS", "EXTRAS", "SHARES_A_SUBMISSION_WITH_NONE_OF", "VARIANTS", "with_cell"]
 
 VARIANTS: dict[str, dict[str, str]] = {
     "d_sigmoid": {
@@ -502,3 +508,50 @@ DEPENDENTS: dict[str, set[str]] = {
     "mlp_loss_and_grads": {"train_mlp"},
 }
 
+
+SHARES_A_SUBMISSION_WITH_NONE_OF: dict[str, set[str]] = {"d_composite": {"d_softplus"}, "d_softplus": {"d_composite"}}
+
+_STUB = "def {name}({args}):\n    raise NotImplementedError()\n"
+_TRAIN_REFERENCE = """\
+def _reference_train(X, y, hidden=32, lr=0.5, epochs=300, seed=0):
+    rng = np.random.default_rng(seed)
+    d, k = X.shape[1], int(np.max(y)) + 1
+    params = {"W1": rng.normal(0.0, np.sqrt(2.0 / d), size=(d, hidden)), "b1": np.zeros(hidden),
+              "W2": rng.normal(0.0, np.sqrt(2.0 / hidden), size=(hidden, k)), "b2": np.zeros(k)}
+    for _ in range(epochs):
+        _, grads = mlp_loss_and_grads(params, X, y)
+        params = {name: params[name] - lr * grads[name] for name in params}
+    return params
+
+
+def train_mlp(X, y, hidden=32, lr=0.5, epochs=300, seed=0):
+    params = _reference_train(X, y, hidden, lr, epochs, seed)
+"""
+
+
+def _train_returning(line: str) -> str:
+    """A correct trainer whose result is changed by ``line`` before it is returned."""
+    return _TRAIN_REFERENCE + f"    {line}\n    return params\n"
+
+
+EXTRAS: dict[str, dict[str, str]] = {
+    "dense_forward": {"stub": _STUB.format(name="dense_forward", args="x, W, b")},
+    "relu_backward": {"stub": _STUB.format(name="relu_backward", args="dout, cache")},
+    "mlp_loss_and_grads": {
+        "stub": _STUB.format(name="mlp_loss_and_grads", args="params, X, y"),
+        "grads_as_list": VARIANTS["mlp_loss_and_grads"]["alt_logsumexp"].replace(
+            "    return loss, grads", "    return loss, [grads[k] for k in ('W1', 'b1', 'W2', 'b2')]"),
+        "grads_missing_b2": VARIANTS["mlp_loss_and_grads"]["alt_logsumexp"].replace(
+            "    return loss, grads", "    del grads['b2']\n    return loss, grads"),
+    },
+    "train_mlp": {
+        "returns_tuple": ("def train_mlp(X, y, hidden=32, lr=0.5, epochs=300, seed=0):\n"
+                          "    return (np.zeros((2, 4)),)\n"),
+        "ok_row_vector_biases": _train_returning(
+            'params = {**params, "b1": params["b1"][None, :], "b2": params["b2"][None, :]}'),
+        "W1_of_3_inputs": _train_returning('params["W1"] = np.zeros((3, 32))'),
+        "W2_of_3_classes": _train_returning('params["W2"] = np.zeros((32, 3))'),
+        "b1_nan": _train_returning('params["b1"] = np.full(32, np.nan)'),
+        "b2_missing": _train_returning('del params["b2"]'),
+    },
+}

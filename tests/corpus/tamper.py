@@ -54,7 +54,7 @@ class Target:
     assignment: str  # nbgrader assignment id
     functions: tuple[str, ...]  # graded functions, in notebook order
     items: tuple[str, ...]  # automatically graded items, in notebook order
-    module: str  # the grader's course module: autograder/course/<module>.py
+    module: str  # a word of the assignment the snooping cell looks for in file names
     loop: str
     sleep: str
     memory: str
@@ -205,11 +205,11 @@ _paths = [
     "../../../source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
     @REPO@ + "/gradebook.db",
     @REPO@ + "/source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
-    @REPO@ + "/autograder/course/@MODULE@.py",
+    @REPO@ + "/autograder/authored.py",
     @REPO@ + "/autograder/checks/optimizers.py",
     @REPO@ + "/autograder/checks/numeric.py",
     @REPO@ + "/autograder/models/judge.py",
-    "/opt/runtime/lib/python3.11/site-packages/autograder/course/@MODULE@.py",
+    "/opt/runtime/lib/python3.11/site-packages/autograder/authored.py",
 ] + @HIDDEN_FILES@
 _paths += glob.glob("/opt/runtime/lib/python3*/site-packages/*autograder*")
 for _p in _paths:
@@ -221,15 +221,15 @@ for _p in _paths:
 for _p in glob.glob(@REPO@ + "/**", recursive=True)[:200]:
     print("SEEN", _p)
 try:
-    from autograder.course import @MODULE@ as _course
-    from autograder.checks import optimizers as _opt
+    from autograder import authored as _course
     print("IMPORTED the grader:", _course.__file__)
-    for _name in @FUNCTIONS@:
-        for _module in (_course, _opt):
-            if hasattr(_module, _name):
-                globals()[_name] = getattr(_module, _name)
 except Exception as _e:
     print("cannot import the grader", type(_e).__name__)
+import nbexpect.optimizers as _opt  # the public helpers are importable: they must ship no answers
+for _name in @FUNCTIONS@:
+    if hasattr(_opt, _name):
+        globals()[_name] = getattr(_opt, _name)
+        print("IMPORTED an answer:", _name)
 """,
     # (e) write to the gradebook and the instructor's files (append nothing to existing ones)
     "write_hidden_files": """\
@@ -237,7 +237,7 @@ import os
 for _p in ["../../../gradebook.db", @REPO@ + "/gradebook.db",
            @REPO@ + "/source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
            @REPO@ + "/release/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
-           @REPO@ + "/autograder/course/@MODULE@.py"]:
+           @REPO@ + "/autograder/authored.py"]:
     try:
         os.close(os.open(_p, os.O_WRONLY | os.O_APPEND))
         print("WRITABLE", _p)
@@ -621,7 +621,7 @@ for _root, _dirs, _files in os.walk("/"):
 print("walked", _count, "entries")
 for _p in [@REPO@, @REPO@ + "/gradebook.db", @REPO@ + "/source", @REPO@ + "/autograder",
            @REPO@ + "/source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
-           @REPO@ + "/autograder/course/@MODULE@.py", "../..", "../../gradebook.db",
+           @REPO@ + "/autograder/authored.py", "../..", "../../gradebook.db",
            "../../../gradebook.db", "../../source/@ASSIGNMENT@/@ASSIGNMENT@.ipynb",
            "/opt/runtime/lib/python3.11/site-packages/autograder", "/proc/1/environ", "/proc/self/environ",
            "/proc/self/mountinfo", @CANARY@, *@PATHS@] + glob.glob("/proc/*/cmdline") + glob.glob("/proc/*/environ"):
@@ -649,8 +649,8 @@ for _finder in glob.glob("/opt/runtime/lib/python3*/site-packages/__editable__*"
 try:
     import autograder
     print("package autograder:", autograder.__file__, list(getattr(autograder, "__path__", [])))
-    from autograder.course import @MODULE@
-    print("IMPORTED the grader", @MODULE@.__file__)
+    from autograder import authored as _grader
+    print("IMPORTED the grader", _grader.__file__)
 except Exception as e:
     print("cannot import the grader", type(e).__name__)
 """

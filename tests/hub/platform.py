@@ -96,9 +96,10 @@ def running_platform(tag: str, students: int = 2, assignments: Sequence[str] = (
     released unless ``release`` is false); stop it and remove everything it made on exit."""
     root = Path(tempfile.mkdtemp(prefix=f"hubtest-{tag}-", dir="/tmp"))
     root.chmod(0o755)  # users read the role settings and reach the exchange below it
-    port, hub_port, api_port, formgrader_port = free_ports(4)
+    port, hub_port, api_port, formgrader_port, check_port = free_ports(5)
     prefix = f"h{secrets.token_hex(3)}-"
     platform = Platform(port=port, hub_port=hub_port, proxy_api_port=api_port, formgrader_port=formgrader_port,
+                        check_port=check_port,
                         state_dir=str(root / "state"), exchange=str(root / "exchange"), account_prefix=prefix,
                         course_source=str(_course_source(root / "course", assignments, selfcheck)),
                         demo_students=students, selfcheck_interval_s=1.0, mnist_source=str(MNIST_SOURCE))

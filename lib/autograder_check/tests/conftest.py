@@ -1,0 +1,8 @@
+"""Test the package from its source folder (it need not be installed)."""
+
+import sys
+from pathlib import Path
+
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+if PACKAGE_ROOT not in sys.path:
+    sys.path.insert(0, PACKAGE_ROOT)
